@@ -1,0 +1,296 @@
+package configs
+
+import "time"
+
+// Config is the whole shadowproxy YAML file. Field comments give the default that applies when a field is
+// left out; Load fills the defaults in, so every other package sees complete values.
+type Config struct {
+	// Listen is the client-facing address. Default "0.0.0.0:8080".
+	Listen string `yaml:"listen"`
+	// Admin is the address of /metrics /healthz /readyz /status. Default "127.0.0.1:9901" (loopback).
+	Admin string `yaml:"admin"`
+	// Pprof exposes /debug/pprof/ on the admin listener. Default off.
+	Pprof bool `yaml:"pprof"`
+	// MaxRequestBody caps client bodies; larger ones get 413. Default 16MiB.
+	MaxRequestBody ByteSize `yaml:"max_request_body"`
+	// MaxHeaderBytes caps the request line and headers; larger ones get 431. Default 16KiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// ReadTimeout bounds reading one whole request (slowloris). Default 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing one response. Default 30s.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 90s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout is the drain window on SIGTERM. Default 15s.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Reload controls reloading the file on change (SIGHUP always reloads).
+	Reload Reload `yaml:"reload"`
+	Log    Log    `yaml:"log"`
+	// Routes are matched in order; the first match wins. At least one is required.
+	Routes []Route `yaml:"routes"`
+	Sinks  Sinks   `yaml:"sinks"`
+}
+
+// Reload configures the file watch.
+type Reload struct {
+	// Watch reloads when the config file changes. Default true.
+	Watch *bool `yaml:"watch"`
+	// Debounce waits this long after the last change before reloading. Default 1s.
+	Debounce Duration `yaml:"debounce"`
+}
+
+// Log configures zap.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is json or console. Default json.
+	Format string `yaml:"format"`
+}
+
+// Route is one client-facing route: a primary and the candidates it is shadowed to.
+type Route struct {
+	// Name is the `route` metric label and the record's route. Required, unique.
+	Name  string `yaml:"name"`
+	Match Match  `yaml:"match"`
+	// Primary is the production model. Required.
+	Primary Upstream `yaml:"primary"`
+	// Secondary is an optional second instance of the production model, used to measure noise.
+	Secondary *Upstream `yaml:"secondary"`
+	// Candidates receive sampled copies. May be empty (then the route only proxies).
+	Candidates []Candidate `yaml:"candidates"`
+	// ShadowHeaders edits requests before they reach candidates.
+	ShadowHeaders ShadowHeaders `yaml:"shadow_headers"`
+	Compare       Compare       `yaml:"compare"`
+	Record        Record        `yaml:"record"`
+}
+
+// Match selects requests for a route. Every set field must match.
+type Match struct {
+	// PathPrefix matches the start of the path. Default "/".
+	PathPrefix string `yaml:"path_prefix"`
+	// Methods lists allowed methods; empty means any. These are also the methods mirrored.
+	Methods []string `yaml:"methods"`
+	// Host matches the Host header exactly (port ignored); empty means any.
+	Host string `yaml:"host"`
+	// Headers must each be present with exactly this value.
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Upstream is a model server the proxy sends to.
+type Upstream struct {
+	// URL is http:// or https:// with a host and port. Required.
+	URL string `yaml:"url"`
+	// Timeout bounds one request. Default 2s for a primary or secondary.
+	Timeout Duration `yaml:"timeout"`
+	// MaxConns caps connections to this upstream. Default 1024.
+	MaxConns int `yaml:"max_conns"`
+	TLS      TLS `yaml:"tls"`
+}
+
+// TLS configures a client TLS connection. Paths are read at load time.
+type TLS struct {
+	// CA is a PEM file of roots to trust instead of the system pool.
+	CA string `yaml:"ca"`
+	// Cert and Key are a PEM client certificate and its key, for mutual TLS.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify turns verification off. Default false; a warning is logged.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+}
+
+// Candidate is a model under evaluation.
+type Candidate struct {
+	// Name is the `candidate` metric label and the record's candidate. Required, unique in its route.
+	Name string `yaml:"name"`
+	// URL is http:// or https://. Required.
+	URL string `yaml:"url"`
+	// Sample is the share of matching requests mirrored. Default 100%.
+	Sample *Percent `yaml:"sample"`
+	// StickyKey makes the sampling decision a function of header:NAME, cookie:NAME or query:NAME.
+	StickyKey string `yaml:"sticky_key"`
+	// Timeout bounds one shadow request. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+	// Concurrency is the number of workers (in-flight shadows). Default 64.
+	Concurrency int `yaml:"concurrency"`
+	// Queue is the number of waiting shadows; beyond it they are dropped. Default 1024.
+	Queue int `yaml:"queue"`
+	TLS   TLS `yaml:"tls"`
+	// PromoteWhen sets the verdict thresholds shown on /status.
+	PromoteWhen *PromoteWhen `yaml:"promote_when"`
+	// Chaos injects faults into this candidate's answers before comparison. Off unless set.
+	Chaos *Chaos `yaml:"chaos"`
+}
+
+// PromoteWhen is the goal a candidate is judged against.
+type PromoteWhen struct {
+	// DisagreementBelow: promote when the upper confidence bound is below it, stop when the lower is above.
+	DisagreementBelow Percent `yaml:"disagreement_below"`
+}
+
+// Chaos describes faults injected into a candidate's answers.
+type Chaos struct {
+	// Latency is added before the answer is compared.
+	Latency Duration `yaml:"latency"`
+	// LatencyJitter adds a uniformly random extra delay in [0, LatencyJitter).
+	LatencyJitter Duration `yaml:"latency_jitter"`
+	// ErrorRate replaces this share of answers with a 500.
+	ErrorRate Percent `yaml:"error_rate"`
+	// FlipRate changes the predicted label/argmax of this share of answers (known formats).
+	FlipRate Percent `yaml:"flip_rate"`
+	// PerturbRate adds noise of relative size Perturb to numbers in this share of answers.
+	PerturbRate Percent `yaml:"perturb_rate"`
+	Perturb     float64 `yaml:"perturb"`
+}
+
+// ShadowHeaders edits shadow requests.
+type ShadowHeaders struct {
+	// Remove lists headers never sent to candidates (credentials a candidate must not see).
+	Remove []string `yaml:"remove"`
+}
+
+// Compare configures how answers are compared.
+type Compare struct {
+	// Format is auto, json, raw, tfserving, kserve-v1, kserve-v2, mlflow or openai. Default auto.
+	Format string `yaml:"format"`
+	// Ignore lists paths never compared (dotted, [*] for any index).
+	Ignore    []string  `yaml:"ignore"`
+	Tolerance Tolerance `yaml:"tolerance"`
+	Rules     []Rule    `yaml:"rules"`
+	// MaxDiffs caps the diffs kept per comparison. Default 32.
+	MaxDiffs int `yaml:"max_diffs"`
+	// FieldLabels caps distinct `field` label values per route and candidate; the rest are "other". Default 20.
+	FieldLabels int `yaml:"field_labels"`
+	// Noise sets the margins used when a secondary is configured (Diffy's defaults: 20% and 0.03%).
+	Noise Noise `yaml:"noise"`
+}
+
+// Tolerance is |a-b| <= max(rel*min(|a|,|b|), abs). Defaults abs 1e-6, rel 1e-4.
+type Tolerance struct {
+	Abs *float64 `yaml:"abs"`
+	Rel *float64 `yaml:"rel"`
+}
+
+// Rule applies an ML-aware comparison mode to a path.
+type Rule struct {
+	Path string `yaml:"path"`
+	// Mode is exact, tolerance, argmax, label, topk, cosine, text, set or ignore.
+	Mode string `yaml:"mode"`
+	// Abs and Rel for tolerance.
+	Abs *float64 `yaml:"abs"`
+	Rel *float64 `yaml:"rel"`
+	// K for topk (default: the shorter list's length); MinOverlap (share of k) or MinJaccard.
+	K          int      `yaml:"k"`
+	MinOverlap *Percent `yaml:"min_overlap"`
+	MinJaccard *float64 `yaml:"min_jaccard"`
+	// MinSimilarity for cosine. Default 0.99.
+	MinSimilarity *float64 `yaml:"min_similarity"`
+	// MaxDistance for text: the largest normalised edit distance that still agrees. Default 0.
+	MaxDistance *float64 `yaml:"max_distance"`
+	// Mapping for label: candidate label -> primary label.
+	Mapping map[string]string `yaml:"mapping"`
+}
+
+// Noise sets how much a candidate's difference rate must exceed the primary-vs-secondary rate.
+type Noise struct {
+	// Relative margin. Default 20%.
+	Relative *Percent `yaml:"relative"`
+	// Absolute margin. Default 0.03%.
+	Absolute *Percent `yaml:"absolute"`
+}
+
+// Record configures which comparisons are written to the sinks.
+type Record struct {
+	// Disagreements is the share of disagreements (and candidate errors) recorded. Default 100%.
+	Disagreements *Percent `yaml:"disagreements"`
+	// Agreements is the share of agreements recorded. Default 1%.
+	Agreements *Percent `yaml:"agreements"`
+	// MaxBody caps each body kept in a record. Default 64KiB.
+	MaxBody ByteSize `yaml:"max_body"`
+	Redact  Redact   `yaml:"redact"`
+}
+
+// Redact keeps secrets out of records.
+type Redact struct {
+	// Headers are written as "[redacted]". Default Authorization, Cookie, Set-Cookie, Proxy-Authorization.
+	Headers []string `yaml:"headers"`
+	// Fields are JSON paths in bodies that are redacted.
+	Fields []string `yaml:"fields"`
+	// HashKeyEnv names an environment variable holding a key; when set, values are replaced by
+	// "hmac-sha256:<hex>" of that key instead of "[redacted]", so records stay joinable.
+	HashKeyEnv string `yaml:"hash_key_env"`
+}
+
+// Sinks are where records go. With neither set, the file sink is used with its defaults.
+type Sinks struct {
+	File  *FileSink  `yaml:"file"`
+	Kafka *KafkaSink `yaml:"kafka"`
+}
+
+// FileSink appends JSON lines to a file with size-based rotation.
+type FileSink struct {
+	// Path. Default ./shadowproxy-records.jsonl.
+	Path string `yaml:"path"`
+	// MaxBytes rotates the file past this size. Default 256MiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// Keep is the number of rotated files kept. Default 4.
+	Keep int `yaml:"keep"`
+	// Buffer is the number of records waiting to be written; beyond it they are dropped. Default 4096.
+	Buffer int `yaml:"buffer"`
+}
+
+// KafkaSink streams records to a Kafka topic.
+type KafkaSink struct {
+	// Brokers, host:port. Required.
+	Brokers []string `yaml:"brokers"`
+	// Topic. Required.
+	Topic string `yaml:"topic"`
+	// Acks is all, one or none. Default all.
+	Acks string `yaml:"acks"`
+	// Compression is none, gzip, snappy, lz4 or zstd. Default none.
+	Compression string `yaml:"compression"`
+	// BatchSize in messages. Default 100.
+	BatchSize int `yaml:"batch_size"`
+	// BatchTimeout flushes a partial batch. Default 10ms.
+	BatchTimeout Duration `yaml:"batch_timeout"`
+	// ClientID. Default "shadowproxy".
+	ClientID string `yaml:"client_id"`
+	// CreateTopic creates the topic when missing. Default false.
+	CreateTopic bool  `yaml:"create_topic"`
+	TLS         *TLS  `yaml:"tls"`
+	SASL        *SASL `yaml:"sasl"`
+	// Buffer is the number of records waiting in memory for the writer. Default 4096.
+	Buffer int   `yaml:"buffer"`
+	Spool  Spool `yaml:"spool"`
+}
+
+// SASL authenticates to Kafka. Secrets come from environment variables, never from the file.
+type SASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+	Mechanism string `yaml:"mechanism"`
+	// UsernameEnv and PasswordEnv name environment variables.
+	UsernameEnv string `yaml:"username_env"`
+	PasswordEnv string `yaml:"password_env"`
+}
+
+// Spool is the disk log records wait in while Kafka is unreachable.
+type Spool struct {
+	// Dir. Default ./spool.
+	Dir string `yaml:"dir"`
+	// MaxBytes caps the spool; past it new records are dropped. Default 1GiB.
+	MaxBytes ByteSize `yaml:"max_bytes"`
+	// Fsync is always, interval or never. Default interval (every FsyncInterval).
+	Fsync string `yaml:"fsync"`
+	// FsyncInterval. Default 1s.
+	FsyncInterval Duration `yaml:"fsync_interval"`
+}
+
+// Duration is a time.Duration written as "250ms", "2s", "1m".
+type Duration time.Duration
+
+// ByteSize is a size written as 1024, "64KiB", "16MiB", "1GiB" (KB/MB/GB are powers of 1000).
+type ByteSize int64
+
+// Percent is a share written as "37%" or "0.5%"; its value is the fraction (0.37). A bare number is an error.
+type Percent float64

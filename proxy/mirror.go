@@ -1,0 +1,30 @@
+package proxy
+
+import (
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Exchange is one finished client exchange: the request as the primary received it and the primary's
+// response. It is valid only for the duration of Mirror.Offer; a Mirror copies what it keeps.
+type Exchange struct {
+	// Route is the name of the route that served the request.
+	Route string
+	// RequestID is the X-Request-Id sent to the primary (the client's, or one the proxy generated).
+	RequestID []byte
+	// Request is the request sent to the primary (hop-by-hop headers removed, X-Forwarded-For set).
+	Request *fasthttp.Request
+	// Response is the primary's response as returned to the client.
+	Response *fasthttp.Response
+	// Start is when the proxy received the request.
+	Start time.Time
+	// Latency is the primary's round trip.
+	Latency time.Duration
+}
+
+// Mirror receives finished exchanges. Offer copies what it keeps and never blocks; it reports whether
+// the exchange was taken by at least one candidate.
+type Mirror interface {
+	Offer(ex *Exchange) bool
+}
