@@ -1,0 +1,344 @@
+package tee
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/sink"
+)
+
+// role tells a candidate from the secondary (the noise reference).
+type role uint8
+
+const (
+	roleCandidate role = iota
+	roleSecondary
+)
+
+var roleLabels = [...]string{"candidate", "secondary"}
+
+// shared is what every candidate of a Tee uses.
+type shared struct {
+	route   string
+	cmp     *compare.Comparator
+	record  RecordOptions
+	redact  *redactor
+	remove  []string
+	sink    sink.Sink
+	metrics *Metrics
+	noise   *noiseTable
+	log     *zap.Logger
+}
+
+// candidate is one upstream a Tee mirrors to: its sampler, bounded queue, workers and client.
+type candidate struct {
+	*shared
+	name         string
+	role         role
+	host         string
+	sampler      sampler
+	timeout      time.Duration
+	maxBody      int
+	chaos        Chaos
+	promoteBelow float64
+	client       *fasthttp.HostClient
+	stats        *Stats
+
+	// queue holds at most Queue jobs; offer drops (reason queue_full) when it is full.
+	queue   chan *job
+	stop    chan struct{}
+	abandon atomic.Bool
+	wg      sync.WaitGroup
+
+	outcomes     [numOutcomes]prometheus.Counter
+	dropQueue    prometheus.Counter
+	dropBody     prometheus.Counter
+	dropShutdown prometheus.Counter
+	results      [numResults]prometheus.Counter
+	predAgree    prometheus.Counter
+	predDisagree prometheus.Counter
+	latency      prometheus.Observer
+}
+
+func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*candidate, error) {
+	if o.Name == "" {
+		o.Name = roleLabels[r]
+	}
+	addr, host, isTLS, err := parseUpstream(o.URL)
+	if err != nil {
+		return nil, err
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Queue <= 0 {
+		o.Queue = 1024
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 4 << 20
+	}
+	if o.MaxResponseBody <= 0 {
+		o.MaxResponseBody = 16 << 20
+	}
+	m := sh.metrics
+	c := &candidate{
+		shared:       sh,
+		name:         o.Name,
+		role:         r,
+		host:         host,
+		sampler:      newSampler(o.Name, o.Sample, o.StickyKey),
+		timeout:      o.Timeout,
+		maxBody:      o.MaxBody,
+		chaos:        o.Chaos,
+		promoteBelow: o.PromoteBelow,
+		client: &fasthttp.HostClient{
+			Addr:                          addr,
+			IsTLS:                         isTLS,
+			TLSConfig:                     o.TLS,
+			MaxConns:                      o.Concurrency,
+			ReadTimeout:                   o.Timeout,
+			WriteTimeout:                  o.Timeout,
+			MaxIdleConnDuration:           30 * time.Second,
+			MaxResponseBodySize:           o.MaxResponseBody,
+			NoDefaultUserAgentHeader:      true,
+			DisablePathNormalizing:        true,
+			DisableHeaderNamesNormalizing: true,
+		},
+		stats: m.statsFor(sh.route, o.Name, fieldLabels),
+		queue: make(chan *job, o.Queue),
+		stop:  make(chan struct{}),
+	}
+	for i, l := range outcomeLabels {
+		c.outcomes[i] = m.shadows.WithLabelValues(sh.route, o.Name, l)
+	}
+	c.dropQueue = m.drops.WithLabelValues(sh.route, o.Name, dropQueueFull)
+	c.dropBody = m.drops.WithLabelValues(sh.route, o.Name, dropBodyTooLarge)
+	c.dropShutdown = m.drops.WithLabelValues(sh.route, o.Name, dropShutdown)
+	if r == roleCandidate {
+		for i := range c.results {
+			c.results[i] = m.comparisons.WithLabelValues(sh.route, o.Name, compare.Outcome(i).String())
+		}
+		c.predAgree = m.predictions.WithLabelValues(sh.route, o.Name, "agree")
+		c.predDisagree = m.predictions.WithLabelValues(sh.route, o.Name, "disagree")
+	}
+	if m.upstream != nil {
+		c.latency = m.upstream.WithLabelValues(sh.route, roleLabels[r], o.Name)
+	}
+	m.addLive(c)
+	c.wg.Add(o.Concurrency)
+	for range o.Concurrency {
+		go c.work()
+	}
+	return c, nil
+}
+
+// offer samples and enqueues one exchange.
+func (c *candidate) offer(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) bool {
+	if !c.sampler.take(req) {
+		c.count(outcomeSampledOut)
+		return false
+	}
+	return c.enqueue(req, resp, latency)
+}
+
+// enqueue copies the exchange into a job and makes a non-blocking send on the queue.
+func (c *candidate) enqueue(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) bool {
+	if len(req.Body()) > c.maxBody {
+		c.drop(c.dropBody)
+		return false
+	}
+	j := acquireJob()
+	j.fill(req, resp, latency)
+	select {
+	case c.queue <- j:
+		return true
+	default:
+		releaseJob(j)
+		c.drop(c.dropQueue)
+		return false
+	}
+}
+
+func (c *candidate) count(outcome int) {
+	c.outcomes[outcome].Inc()
+	c.stats.shadows[outcome].Add(1)
+}
+
+func (c *candidate) drop(reason prometheus.Counter) {
+	reason.Inc()
+	c.count(outcomeDropped)
+}
+
+// work is one worker: it sends jobs until stop is closed, then drains the queue (or, once abandon is
+// set, counts what is left as dropped).
+func (c *candidate) work() {
+	defer c.wg.Done()
+	var resp fasthttp.Response
+	for {
+		select {
+		case j := <-c.queue:
+			c.process(j, &resp)
+		case <-c.stop:
+			for {
+				select {
+				case j := <-c.queue:
+					if c.abandon.Load() {
+						releaseJob(j)
+						c.drop(c.dropShutdown)
+						continue
+					}
+					c.process(j, &resp)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// process sends one job to the candidate, compares the answers, counts and records the outcome.
+func (c *candidate) process(j *job, resp *fasthttp.Response) {
+	defer releaseJob(j)
+	req := &j.req
+	req.Header.Set(ShadowHeader, "1")
+	for _, h := range c.remove {
+		req.Header.Del(h)
+	}
+	// Ask for an identity answer: compare reads bodies as they are.
+	req.Header.Del(fasthttp.HeaderAcceptEncoding)
+	req.UseHostHeader = false
+	req.SetHost(c.host)
+	resp.Reset()
+
+	start := time.Now()
+	err := c.client.DoTimeout(req, resp, c.timeout)
+	lat := time.Since(start)
+	var injected string
+	if err == nil {
+		injected = c.injectChaos(resp, &lat)
+	}
+	if c.latency != nil {
+		c.latency.Observe(lat.Seconds())
+	}
+	outcome := outcomeOK
+	switch {
+	case err != nil:
+		outcome = errKind(err)
+	case resp.StatusCode() >= 500:
+		outcome = outcomeError
+	}
+	c.count(outcome)
+
+	if err != nil {
+		if c.role == roleCandidate {
+			c.log.Debug("shadow failed", zap.String("route", c.route), zap.String("candidate", c.name), zap.Error(err))
+			c.maybeRecord(j, nil, err, compare.Result{Outcome: compare.CandidateError}, lat, injected)
+		}
+		return
+	}
+	primary := j.primary()
+	cand := compare.Response{
+		Status:      resp.StatusCode(),
+		ContentType: resp.Header.ContentType(),
+		JSONLength:  jsonLength(&resp.Header),
+		Body:        resp.Body(),
+	}
+	res := c.cmp.Compare(primary, cand)
+	if c.role == roleSecondary {
+		c.noise.observe(res)
+		return
+	}
+	if c.noise != nil && c.noise.explains(c, res) {
+		c.metrics.noise.WithLabelValues(c.route, c.name).Inc()
+		res.Outcome = compare.Agree
+	}
+	c.results[res.Outcome].Inc()
+	c.stats.results[res.Outcome].Add(1)
+	if p := res.Predictions; p.Agree+p.Disagree > 0 {
+		c.predAgree.Add(float64(p.Agree))
+		c.predDisagree.Add(float64(p.Disagree))
+		c.stats.predAgree.Add(int64(p.Agree))
+		c.stats.predDisagree.Add(int64(p.Disagree))
+	}
+	if res.Outcome == compare.Disagree {
+		for _, d := range res.Diffs {
+			c.metrics.fields.WithLabelValues(c.route, c.name, c.stats.fieldLabel(d.Field)).Inc()
+		}
+	}
+	if res.Outcome != compare.PrimaryError {
+		c.stats.addDelta((lat - j.latency).Seconds())
+	}
+	c.maybeRecord(j, resp, nil, res, lat, injected)
+}
+
+// job is one exchange copied for one candidate. Jobs are pooled; nothing in a job is handed to a sink.
+type job struct {
+	req      fasthttp.Request
+	status   int
+	ctype    []byte
+	encoding []byte
+	jsonLen  int
+	body     []byte
+	decoded  []byte
+	latency  time.Duration
+	start    time.Time
+}
+
+var jobPool = sync.Pool{New: func() any { return new(job) }}
+
+func acquireJob() *job { return jobPool.Get().(*job) }
+
+// maxPooledBody keeps unusually large buffers out of the pool.
+const maxPooledBody = 1 << 20
+
+func releaseJob(j *job) {
+	j.req.Reset()
+	if cap(j.body) > maxPooledBody || cap(j.decoded) > maxPooledBody {
+		return
+	}
+	jobPool.Put(j)
+}
+
+func (j *job) fill(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) {
+	req.CopyTo(&j.req)
+	j.status = resp.StatusCode()
+	j.ctype = append(j.ctype[:0], resp.Header.ContentType()...)
+	j.encoding = append(j.encoding[:0], resp.Header.ContentEncoding()...)
+	j.jsonLen = jsonLength(&resp.Header)
+	j.body = append(j.body[:0], resp.Body()...)
+	j.latency = latency
+	j.start = time.Now().Add(-latency)
+}
+
+// primary returns the primary's answer, decompressed when the primary compressed it.
+func (j *job) primary() compare.Response {
+	body := j.body
+	if len(j.encoding) > 0 {
+		var err error
+		switch string(j.encoding) {
+		case "gzip":
+			j.decoded, err = fasthttp.AppendGunzipBytes(j.decoded[:0], j.body)
+		case "deflate":
+			j.decoded, err = fasthttp.AppendInflateBytes(j.decoded[:0], j.body)
+		case "br":
+			j.decoded, err = fasthttp.AppendUnbrotliBytes(j.decoded[:0], j.body)
+		case "zstd":
+			j.decoded, err = fasthttp.AppendUnzstdBytes(j.decoded[:0], j.body)
+		default:
+			err = errUnknownEncoding
+		}
+		if err == nil {
+			body = j.decoded
+		}
+	}
+	return compare.Response{Status: j.status, ContentType: j.ctype, JSONLength: j.jsonLen, Body: body}
+}

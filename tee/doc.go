@@ -1,0 +1,18 @@
+// Package tee mirrors sampled client exchanges to candidate models, compares each candidate's answer
+// with the primary's, counts the outcome and hands records to a sink.
+//
+// A Tee serves one route. Offer is called on the primary path: it decides per candidate whether to
+// mirror (sampling, optionally sticky by a request key), copies the request and the primary's answer
+// into a pooled job, and makes a non-blocking send on the candidate's bounded queue. A full queue drops
+// the shadow and counts it; Offer never waits. A fixed pool of workers per candidate sends jobs with a
+// dedicated fasthttp.HostClient and its own timeout, compares the answers with a compare.Comparator,
+// updates the statistics shown on /status and writes records for disagreements, candidate errors and a
+// sample of agreements, each with weight 1/share.
+//
+// Every shadow ends in exactly one outcome of shadowproxy_shadow_requests_total: ok, error, timeout,
+// dropped or sampled_out. Drops also carry a reason in shadowproxy_shadow_drops_total (queue_full,
+// body_too_large, shutdown).
+//
+// Close stops taking offers, lets the workers drain their queues until its context ends, counts what is
+// left as dropped with reason shutdown, and waits for the workers.
+package tee

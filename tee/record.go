@@ -1,0 +1,143 @@
+package tee
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/sink"
+)
+
+var errUnknownEncoding = errors.New("unknown content encoding")
+
+// maybeRecord writes a record for the comparison at the configured share. resp is nil when the
+// candidate did not answer (err says why).
+func (c *candidate) maybeRecord(j *job, resp *fasthttp.Response, err error, res compare.Result, lat time.Duration, injected string) {
+	if c.sink == nil {
+		return
+	}
+	var kind string
+	var share float64
+	switch res.Outcome {
+	case compare.Agree:
+		kind, share = sink.KindAgreement, c.record.Agreements
+	case compare.Disagree, compare.Unparseable, compare.ShapeMismatch:
+		kind, share = sink.KindDisagreement, c.record.Disagreements
+	case compare.CandidateError:
+		kind, share = sink.KindCandidateError, c.record.Disagreements
+	default:
+		return // a primary error says nothing about the candidate
+	}
+	if !chance(share) {
+		return
+	}
+	weight := 1 / share
+	switch kind {
+	case sink.KindAgreement:
+		c.stats.addRecorded(false, weight)
+	case sink.KindDisagreement:
+		c.stats.addRecorded(true, weight)
+	}
+	c.sink.Write(c.buildRecord(j, resp, err, res, lat, kind, weight, injected))
+}
+
+// buildRecord copies everything it keeps out of pooled memory: the sink may hold the record long after
+// the job is reused.
+func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res compare.Result, lat time.Duration, kind string, weight float64, injected string) *sink.Record {
+	req := &j.req
+	max := c.record.MaxBody
+	rec := &sink.Record{
+		Schema:    sink.Schema,
+		ID:        string(req.Header.Peek(headerRequestID)),
+		Time:      j.start.UTC(),
+		Kind:      kind,
+		Route:     c.route,
+		Candidate: c.name,
+		Weight:    weight,
+		Chaos:     injected,
+	}
+	rec.Request.Method = string(req.Header.Method())
+	rec.Request.Path = string(req.URI().Path())
+	rec.Request.Query = string(req.URI().QueryString())
+	rec.Request.Headers = c.recordHeaders(req)
+	body, truncated := capBody(c.redact.body(req.Body()), max)
+	rec.Request.Body, rec.Request.Truncated = sink.RequestBody(body), truncated
+
+	p := j.primary()
+	body, truncated = capBody(c.redact.body(p.Body), max)
+	rec.PrimaryResponse = sink.Response{
+		Status:    p.Status,
+		LatencyMS: ms(j.latency),
+		Body:      sink.ResponseBody(body),
+		Truncated: truncated,
+	}
+	rec.CandidateResponse.LatencyMS = ms(lat)
+	if resp != nil {
+		body, truncated = capBody(c.redact.body(resp.Body()), max)
+		rec.CandidateResponse.Status = resp.StatusCode()
+		rec.CandidateResponse.Body = sink.ResponseBody(body)
+		rec.CandidateResponse.Truncated = truncated
+	} else {
+		rec.CandidateResponse.Body = json.RawMessage("null")
+	}
+	switch {
+	case err != nil:
+		rec.CandidateResponse.Error = err.Error()
+	case res.Outcome != compare.Agree && res.Outcome != compare.Disagree && res.Reason != "":
+		rec.CandidateResponse.Error = res.Outcome.String() + ": " + res.Reason
+	}
+	rec.Diff = make([]sink.Diff, 0, len(res.Diffs))
+	for _, d := range res.Diffs {
+		pv, cv := json.RawMessage(append([]byte(nil), d.Primary...)), json.RawMessage(append([]byte(nil), d.Candidate...))
+		if c.redact.field(d.Path, d.Field) {
+			pv, cv = c.redact.valueJSON(d.Primary), c.redact.valueJSON(d.Candidate)
+		}
+		rec.Diff = append(rec.Diff, sink.Diff{Path: d.Path, Primary: orNull(pv), Candidate: orNull(cv)})
+	}
+	return rec
+}
+
+// recordHeaders copies the request headers, redacting the configured ones and leaving out the
+// shadow marker.
+func (c *candidate) recordHeaders(req *fasthttp.Request) map[string]string {
+	h := make(map[string]string, req.Header.Len())
+	for k, v := range req.Header.All() {
+		name := string(k)
+		if strings.EqualFold(name, ShadowHeader) {
+			continue
+		}
+		val := string(v)
+		if c.redact.header(name) {
+			val = c.redact.value(v)
+		}
+		if prev, ok := h[name]; ok {
+			val = prev + ", " + val
+		}
+		h[name] = val
+	}
+	return h
+}
+
+// capBody returns at most max bytes of b and whether it cut.
+func capBody(b []byte, max int) ([]byte, bool) {
+	if len(b) > max {
+		return b[:max], true
+	}
+	return b, false
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func orNull(v json.RawMessage) json.RawMessage {
+	if len(v) == 0 {
+		return json.RawMessage("null")
+	}
+	return v
+}
+
+// headerRequestID carries the id that the proxy gives every request; it is the record id.
+const headerRequestID = "X-Request-Id"

@@ -1,0 +1,335 @@
+package tee
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+
+	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/sink"
+)
+
+// ShadowHeader marks shadow requests. A request that carries it is never mirrored again, so two
+// shadowproxies pointed at each other cannot loop.
+const ShadowHeader = "X-Shadowproxy-Shadow"
+
+// Options configure a Tee.
+type Options struct {
+	// Route is the route name used in metrics and records.
+	Route string
+	// Methods are the request methods mirrored. Empty mirrors every method.
+	Methods []string
+	// Candidates receive the sampled copies. May be empty.
+	Candidates []CandidateOptions
+	// Secondary is an optional second instance of the production model: it receives one copy of every
+	// request sampled for any candidate, and the fields that differ between primary and secondary are
+	// treated as noise (Diffy's noise cancellation). Nil disables noise cancellation.
+	Secondary *UpstreamOptions
+	// Noise sets the margins by which a candidate's per-field difference rate must exceed the
+	// primary-vs-secondary rate to count. The default is Diffy's: 20% relative and 0.03% absolute.
+	Noise NoiseOptions
+	// Comparator compares answers. The default compares JSON structurally (compare.Options{}).
+	Comparator *compare.Comparator
+	// Record chooses what is written to Sink.
+	Record RecordOptions
+	// RemoveHeaders are deleted from shadow requests (credentials a candidate must not see).
+	RemoveHeaders []string
+	// Sink receives records. Nil writes no records.
+	Sink sink.Sink
+	// Metrics are shared by every Tee of the process. The default registers on a private registry.
+	Metrics *Metrics
+	// Logger. The default discards logs.
+	Logger *zap.Logger
+	// FieldLabels caps distinct field label values per candidate. The default is 20.
+	FieldLabels int
+}
+
+// UpstreamOptions describe a model server a Tee sends copies to.
+type UpstreamOptions struct {
+	// Name is the candidate label (and the record's candidate). Required.
+	Name string
+	// URL is http://host:port or https://host:port. Required.
+	URL string
+	// Timeout bounds one request. The default is 5s.
+	Timeout time.Duration
+	// Concurrency is the number of workers, and so of requests in flight. The default is 64.
+	Concurrency int
+	// Queue is the number of copies waiting for a worker; beyond it copies are dropped. The default is 1024.
+	Queue int
+	// MaxBody is the largest request body mirrored; larger ones are dropped with reason body_too_large.
+	// The default is 4 MiB.
+	MaxBody int
+	// MaxResponseBody is the largest answer read from the candidate; a larger one is an error. The
+	// default is 16 MiB.
+	MaxResponseBody int
+	// TLS is used for https URLs. The default is Go's default client configuration.
+	TLS *tls.Config
+}
+
+// CandidateOptions describe one candidate.
+type CandidateOptions struct {
+	UpstreamOptions
+	// Sample is the share of requests mirrored, from 0 (none) to 1 (all).
+	Sample float64
+	// StickyKey, when set, makes the sampling decision a function of the key's value.
+	StickyKey StickyKey
+	// Chaos injects faults into the candidate's answers before comparison. The zero value injects none.
+	Chaos Chaos
+	// PromoteBelow is the disagreement rate the verdict on /status is judged against. 0 means no verdict.
+	PromoteBelow float64
+}
+
+// NoiseOptions are the margins of noise cancellation.
+type NoiseOptions struct {
+	// Relative margin. The default is 0.2.
+	Relative float64
+	// Absolute margin. The default is 0.0003.
+	Absolute float64
+}
+
+// RecordOptions choose which comparisons become records and what they contain.
+type RecordOptions struct {
+	// Disagreements is the share of disagreements and candidate errors recorded, 0 to 1.
+	Disagreements float64
+	// Agreements is the share of agreements recorded, 0 to 1.
+	Agreements float64
+	// MaxBody caps each body kept in a record (truncated: true beyond it). The default is 64 KiB.
+	MaxBody int
+	// RedactHeaders are written as "[redacted]" (or a keyed hash, see HashKey).
+	RedactHeaders []string
+	// RedactFields are JSON paths (dotted, [*] for any index) redacted in every body and diff.
+	RedactFields []string
+	// HashKey, when set, replaces redacted values with "hmac-sha256:" and the hex HMAC of the value,
+	// so records stay joinable without revealing the value.
+	HashKey []byte
+}
+
+// Tee mirrors one route's exchanges to its candidates. It implements the proxy's Mirror through a small
+// adapter in cmd (tee does not import proxy).
+type Tee struct {
+	route     string
+	methods   [][]byte
+	cands     []*candidate
+	secondary *candidate
+	noise     *noiseTable
+	metrics   *Metrics
+	log       *zap.Logger
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a Tee's workers. Close must be called to stop them.
+func New(opts Options) (*Tee, error) {
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(prometheus.NewRegistry(), nil)
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.Comparator == nil {
+		c, err := compare.New(compare.Options{})
+		if err != nil {
+			return nil, err
+		}
+		opts.Comparator = c
+	}
+	if opts.Record.MaxBody <= 0 {
+		opts.Record.MaxBody = 64 << 10
+	}
+	if opts.Noise.Relative <= 0 {
+		opts.Noise.Relative = 0.2
+	}
+	if opts.Noise.Absolute <= 0 {
+		opts.Noise.Absolute = 0.0003
+	}
+	red, err := newRedactor(opts.Record)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: %w", opts.Route, err)
+	}
+	t := &Tee{route: opts.Route, metrics: opts.Metrics, log: opts.Logger}
+	for _, m := range opts.Methods {
+		t.methods = append(t.methods, []byte(m))
+	}
+	shared := &shared{
+		route:   opts.Route,
+		cmp:     opts.Comparator,
+		record:  opts.Record,
+		redact:  red,
+		remove:  opts.RemoveHeaders,
+		sink:    opts.Sink,
+		metrics: opts.Metrics,
+		log:     opts.Logger,
+	}
+	if opts.Secondary != nil {
+		t.noise = newNoiseTable(opts.Noise)
+		shared.noise = t.noise
+	}
+	seen := make(map[string]bool)
+	for _, co := range opts.Candidates {
+		if seen[co.Name] {
+			t.stop()
+			return nil, fmt.Errorf("route %s: duplicate candidate %q", opts.Route, co.Name)
+		}
+		seen[co.Name] = true
+		c, err := newCandidate(shared, co, roleCandidate, opts.FieldLabels)
+		if err != nil {
+			t.stop()
+			return nil, fmt.Errorf("route %s: candidate %s: %w", opts.Route, co.Name, err)
+		}
+		t.cands = append(t.cands, c)
+	}
+	if opts.Secondary != nil {
+		c, err := newCandidate(shared, CandidateOptions{UpstreamOptions: *opts.Secondary, Sample: 1}, roleSecondary, opts.FieldLabels)
+		if err != nil {
+			t.stop()
+			return nil, fmt.Errorf("route %s: secondary: %w", opts.Route, err)
+		}
+		t.secondary = c
+	}
+	return t, nil
+}
+
+// Offer mirrors the exchange to every candidate whose sampler takes it. It copies what it keeps, never
+// blocks, and reports whether any candidate took the exchange. latency is the primary's round trip.
+// The request's X-Request-Id header is the record id.
+func (t *Tee) Offer(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) bool {
+	if t.closed.Load() || !t.mirrors(req.Header.Method()) {
+		return false
+	}
+	taken := false
+	for _, c := range t.cands {
+		if c.offer(req, resp, latency) {
+			taken = true
+		}
+	}
+	if taken && t.secondary != nil {
+		t.secondary.enqueue(req, resp, latency)
+	}
+	return taken
+}
+
+func (t *Tee) mirrors(method []byte) bool {
+	if len(t.methods) == 0 {
+		return true
+	}
+	for _, m := range t.methods {
+		if bytes.Equal(m, method) {
+			return true
+		}
+	}
+	return false
+}
+
+// Close stops taking offers and drains the queues until ctx ends; what is still queued then is
+// dropped and counted with reason shutdown. It waits for the workers, whose requests in flight end at
+// their own timeout, and reports ctx's error if the drain was cut short.
+func (t *Tee) Close(ctx context.Context) error {
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		all := t.all()
+		for _, c := range all {
+			close(c.stop)
+		}
+		done := make(chan struct{})
+		go func() {
+			for _, c := range all {
+				c.wg.Wait()
+			}
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			for _, c := range all {
+				c.abandon.Store(true)
+			}
+			<-done
+			t.closeErr = fmt.Errorf("drain tee %s: %w", t.route, ctx.Err())
+		}
+		for _, c := range all {
+			c.client.CloseIdleConnections()
+			t.metrics.removeLive(c)
+		}
+	})
+	return t.closeErr
+}
+
+// stop ends workers started by a failed New.
+func (t *Tee) stop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = t.Close(ctx)
+}
+
+func (t *Tee) all() []*candidate {
+	all := append([]*candidate(nil), t.cands...)
+	if t.secondary != nil {
+		all = append(all, t.secondary)
+	}
+	return all
+}
+
+// parseUpstream checks an upstream URL and returns its dial address and whether it uses TLS.
+func parseUpstream(raw string) (addr, host string, isTLS bool, err error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", false, fmt.Errorf("url: %w", err)
+	}
+	switch u.Scheme {
+	case "http":
+	case "https":
+		isTLS = true
+	default:
+		return "", "", false, fmt.Errorf("url %q: scheme must be http or https", raw)
+	}
+	if u.Host == "" {
+		return "", "", false, fmt.Errorf("url %q: no host", raw)
+	}
+	addr = u.Host
+	if u.Port() == "" {
+		port := "80"
+		if isTLS {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	return addr, u.Host, isTLS, nil
+}
+
+// errKind maps a transport error to a shadow outcome.
+func errKind(err error) int {
+	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
+		return outcomeTimeout
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return outcomeTimeout
+	}
+	return outcomeError
+}
+
+// jsonLength reads Triton's Inference-Header-Content-Length header (0 when absent or invalid).
+func jsonLength(h *fasthttp.ResponseHeader) int {
+	v := h.Peek("Inference-Header-Content-Length")
+	if len(v) == 0 {
+		return 0
+	}
+	n, err := strconv.Atoi(string(v))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}

@@ -1,0 +1,369 @@
+package tee
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/goleak"
+
+	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/sink"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// serve starts a fasthttp model server on loopback and returns its URL.
+func serve(t *testing.T, h fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Shutdown(); <-done })
+	return "http://" + ln.Addr().String()
+}
+
+// memorySink keeps records in memory: a real Sink, for asserting what the tee writes.
+type memorySink struct {
+	mu   sync.Mutex
+	recs []*sink.Record
+}
+
+func (s *memorySink) Write(r *sink.Record) { s.mu.Lock(); s.recs = append(s.recs, r); s.mu.Unlock() }
+func (s *memorySink) Close(context.Context) error { return nil }
+func (s *memorySink) records() []*sink.Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*sink.Record(nil), s.recs...)
+}
+
+var _ sink.Sink = (*memorySink)(nil)
+
+// exchange builds a client request with body and the primary's answer.
+func exchange(id, body, answer string) (*fasthttp.Request, *fasthttp.Response) {
+	req := new(fasthttp.Request)
+	req.Header.SetMethod("POST")
+	req.SetRequestURI("/v1/models/iris:predict?x=1")
+	req.Header.Set("X-Request-Id", id)
+	req.Header.Set("Authorization", "Bearer secret-token")
+	req.Header.SetContentType("application/json")
+	req.SetBodyString(body)
+	resp := new(fasthttp.Response)
+	resp.Header.SetContentType("application/json")
+	resp.SetBodyString(answer)
+	return req, resp
+}
+
+// labelModel answers {"predictions":[label]} where label is the request's "x" field, except that it
+// adds delta to x listed in wrong.
+func labelModel(wrong map[int]bool) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		var in struct{ X int }
+		_ = json.Unmarshal(ctx.PostBody(), &in)
+		label := in.X
+		if wrong[in.X] {
+			label += 100
+		}
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"predictions":[` + itoa(label) + `],"model_version":"2"}`)
+	}
+}
+
+func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+func newTestTee(t *testing.T, reg *prometheus.Registry, o Options) *Tee {
+	t.Helper()
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(reg, nil)
+	}
+	if o.Route == "" {
+		o.Route = "iris"
+	}
+	tee, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tee
+}
+
+func closeTee(t *testing.T, tee *Tee) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tee.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTeeRecordsExactlyTheDisagreements(t *testing.T) {
+	wrong := map[int]bool{3: true, 7: true, 11: true}
+	url := serve(t, labelModel(wrong))
+	reg := prometheus.NewRegistry()
+	ms := &memorySink{}
+	cmp, err := compare.New(compare.Options{Ignore: []string{"model_version"}, Tolerance: compare.Tolerance{Abs: 1e-6, Rel: 1e-4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tee := newTestTee(t, reg, Options{
+		Comparator: cmp,
+		Methods:    []string{"POST"},
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "v2", URL: url}, Sample: 1}},
+		Record:     RecordOptions{Disagreements: 1, Agreements: 0, RedactHeaders: []string{"Authorization"}},
+		Sink:       ms,
+	})
+	const n = 20
+	for i := range n {
+		req, resp := exchange("req-"+itoa(i), `{"x":`+itoa(i)+`}`, `{"predictions":[`+itoa(i)+`],"model_version":"1"}`)
+		if !tee.Offer(req, resp, time.Millisecond) {
+			t.Fatalf("exchange %d not taken", i)
+		}
+	}
+	closeTee(t, tee)
+
+	if got := testutil.ToFloat64(tee.metrics.shadows.WithLabelValues("iris", "v2", "ok")); got != n {
+		t.Errorf("ok shadows = %v, want %d", got, n)
+	}
+	if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "v2", "disagree")); got != float64(len(wrong)) {
+		t.Errorf("disagreements = %v, want %d", got, len(wrong))
+	}
+	if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "v2", "agree")); got != float64(n-len(wrong)) {
+		t.Errorf("agreements = %v, want %d", got, n-len(wrong))
+	}
+	recs := ms.records()
+	if len(recs) != len(wrong) {
+		t.Fatalf("records = %d, want %d", len(recs), len(wrong))
+	}
+	for _, r := range recs {
+		var in struct{ X int }
+		if err := json.Unmarshal(r.Request.Body, &in); err != nil || !wrong[in.X] {
+			t.Errorf("recorded request %s is not one of the disagreeing inputs", r.Request.Body)
+		}
+		if len(r.Diff) != 1 || r.Diff[0].Path != "predictions[0]" {
+			t.Errorf("diff = %+v", r.Diff)
+		}
+		if r.Kind != sink.KindDisagreement || r.Route != "iris" || r.Candidate != "v2" || r.Weight != 1 {
+			t.Errorf("record %+v", r)
+		}
+		if r.Request.Headers["Authorization"] != redacted {
+			t.Errorf("Authorization = %q, want redacted", r.Request.Headers["Authorization"])
+		}
+		if _, ok := r.Request.Headers[ShadowHeader]; ok {
+			t.Errorf("record keeps the shadow marker header")
+		}
+		if !strings.HasPrefix(r.ID, "req-") {
+			t.Errorf("id = %q", r.ID)
+		}
+	}
+}
+
+func TestTeeOfferNeverBlocksAndCountsDrops(t *testing.T) {
+	release := make(chan struct{})
+	url := serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
+	reg := prometheus.NewRegistry()
+	tee := newTestTee(t, reg, Options{
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "stuck", URL: url, Concurrency: 1, Queue: 2, Timeout: 10 * time.Second}, Sample: 1}},
+	})
+	const n = 50
+	taken := 0
+	for i := range n {
+		req, resp := exchange(itoa(i), `{}`, `{}`)
+		if tee.Offer(req, resp, 0) {
+			taken++
+		}
+	}
+	// One in flight plus two queued can be taken; the rest are dropped at once.
+	if taken > 3 {
+		t.Errorf("taken = %d, want at most 3", taken)
+	}
+	dropped := testutil.ToFloat64(tee.metrics.shadows.WithLabelValues("iris", "stuck", "dropped"))
+	if int(dropped) != n-taken {
+		t.Errorf("dropped = %v, want %d", dropped, n-taken)
+	}
+	if q := testutil.ToFloat64(tee.metrics.drops.WithLabelValues("iris", "stuck", dropQueueFull)); q != dropped {
+		t.Errorf("queue_full drops = %v, want %v", q, dropped)
+	}
+	close(release)
+	closeTee(t, tee)
+}
+
+func TestTeeCandidateFailures(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close()
+	tests := []struct {
+		name    string
+		url     string
+		timeout time.Duration
+		outcome string
+		result  string // comparison result, "" when none is made
+	}{
+		{"refused", deadURL, time.Second, "error", ""},
+		{"slow", serve(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(300 * time.Millisecond) }), 50 * time.Millisecond, "timeout", ""},
+		{"5xx", serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }), time.Second, "error", "candidate_error"},
+		{"garbage", serve(t, func(ctx *fasthttp.RequestCtx) {
+			ctx.SetContentType("application/json")
+			ctx.SetBodyString("\x00\xff{{not json")
+		}), time.Second, "ok", "unparseable"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			ms := &memorySink{}
+			tee := newTestTee(t, reg, Options{
+				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: tt.url, Timeout: tt.timeout}, Sample: 1}},
+				Record:     RecordOptions{Disagreements: 1},
+				Sink:       ms,
+			})
+			req, resp := exchange("id-1", `{"x":1}`, `{"predictions":[1]}`)
+			tee.Offer(req, resp, time.Millisecond)
+			closeTee(t, tee)
+			if got := testutil.ToFloat64(tee.metrics.shadows.WithLabelValues("iris", "c", tt.outcome)); got != 1 {
+				t.Errorf("outcome %s = %v, want 1", tt.outcome, got)
+			}
+			if tt.result != "" {
+				if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", tt.result)); got != 1 {
+					t.Errorf("result %s = %v, want 1", tt.result, got)
+				}
+			}
+			if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", "disagree")); got != 0 {
+				t.Errorf("a failure was counted as a disagreement")
+			}
+			recs := ms.records()
+			if len(recs) != 1 {
+				t.Fatalf("records = %d, want 1", len(recs))
+			}
+			if tt.result != "unparseable" && recs[0].Kind != sink.KindCandidateError {
+				t.Errorf("kind = %s, want candidate_error", recs[0].Kind)
+			}
+		})
+	}
+}
+
+func TestTeeCloseCountsAbandoned(t *testing.T) {
+	release := make(chan struct{})
+	url := serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
+	reg := prometheus.NewRegistry()
+	tee := newTestTee(t, reg, Options{
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url, Concurrency: 1, Queue: 10, Timeout: 200 * time.Millisecond}, Sample: 1}},
+	})
+	for i := range 5 {
+		req, resp := exchange(itoa(i), `{}`, `{}`)
+		tee.Offer(req, resp, 0)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := tee.Close(ctx); err == nil {
+		t.Error("Close with a short deadline and a stuck candidate returned nil")
+	}
+	close(release)
+	var total float64
+	for _, o := range outcomeLabels {
+		total += testutil.ToFloat64(tee.metrics.shadows.WithLabelValues("iris", "c", o))
+	}
+	if total != 5 {
+		t.Errorf("outcomes add up to %v, want 5 (nothing lost silently)", total)
+	}
+	if got := testutil.ToFloat64(tee.metrics.drops.WithLabelValues("iris", "c", dropShutdown)); got < 1 {
+		t.Errorf("shutdown drops = %v, want >= 1", got)
+	}
+	// Offers after Close are refused.
+	req, resp := exchange("late", `{}`, `{}`)
+	if tee.Offer(req, resp, 0) {
+		t.Error("Offer after Close was taken")
+	}
+}
+
+func TestTeeShadowRequestHeaders(t *testing.T) {
+	got := make(chan *fasthttp.RequestHeader, 1)
+	url := serve(t, func(ctx *fasthttp.RequestCtx) {
+		h := new(fasthttp.RequestHeader)
+		ctx.Request.Header.CopyTo(h)
+		got <- h
+	})
+	tee := newTestTee(t, prometheus.NewRegistry(), Options{
+		Candidates:    []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url}, Sample: 1}},
+		RemoveHeaders: []string{"Authorization"},
+	})
+	req, resp := exchange("id-h", `{}`, `{}`)
+	tee.Offer(req, resp, 0)
+	h := <-got
+	closeTee(t, tee)
+	if string(h.Peek(ShadowHeader)) != "1" {
+		t.Error("shadow request lacks the shadow marker")
+	}
+	if len(h.Peek("Authorization")) != 0 {
+		t.Error("removed header reached the candidate")
+	}
+	if string(h.Peek("X-Request-Id")) != "id-h" {
+		t.Errorf("X-Request-Id = %q", h.Peek("X-Request-Id"))
+	}
+}
+
+func TestTeeMirrorsOnlyConfiguredMethods(t *testing.T) {
+	url := serve(t, func(ctx *fasthttp.RequestCtx) {})
+	tee := newTestTee(t, prometheus.NewRegistry(), Options{
+		Methods:    []string{"POST"},
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url}, Sample: 1}},
+	})
+	req, resp := exchange("id", `{}`, `{}`)
+	req.Header.SetMethod("DELETE")
+	if tee.Offer(req, resp, 0) {
+		t.Error("a DELETE was mirrored by a POST-only route")
+	}
+	closeTee(t, tee)
+}
+
+func TestRedactorBody(t *testing.T) {
+	tests := []struct {
+		name   string
+		fields []string
+		key    string
+		in     string
+		want   string
+	}{
+		{"none", nil, "", `{"a":1}`, `{"a":1}`},
+		{"top", []string{"email"}, "", `{"email":"x@y","a":1}`, `{"email":"[redacted]","a":1}`},
+		{"nested any index", []string{"users[*].ssn"}, "", `{"users":[{"ssn":"1"},{"ssn":"2","n":3}]}`, `{"users":[{"ssn":"[redacted]"},{"ssn":"[redacted]","n":3}]}`},
+		{"one index", []string{"xs[1]"}, "", `{"xs":[1,2,3]}`, `{"xs":[1,"[redacted]",3]}`},
+		{"absent", []string{"nope.x"}, "", `{"a":1}`, `{"a":1}`},
+		{"not json", []string{"a"}, "", `a=1`, `a=1`},
+		{"hash", []string{"email"}, "k", `{"email":"x@y"}`, `{"email":"hmac-sha256:`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := newRedactor(RecordOptions{RedactFields: tt.fields, HashKey: []byte(tt.key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := string(r.body([]byte(tt.in)))
+			if !strings.HasPrefix(got, tt.want) {
+				t.Errorf("body(%s) = %s, want %s", tt.in, got, tt.want)
+			}
+			if tt.key != "" && strings.Contains(got, "x@y") {
+				t.Errorf("hashed body still holds the secret: %s", got)
+			}
+		})
+	}
+}
+
+func TestParseFieldPathErrors(t *testing.T) {
+	for _, s := range []string{"", "a[", "a[x]", ".a", "a."} {
+		if _, err := parseFieldPath(s); err == nil {
+			t.Errorf("parseFieldPath(%q) = nil error", s)
+		}
+	}
+}
