@@ -1,0 +1,379 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+	"go.uber.org/goleak"
+)
+
+// binary is the shadowproxy built once for the end-to-end tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "shadowproxy-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "shadowproxy")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build shadowproxy:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// modelServer is a model on loopback for the end-to-end tests.
+func modelServer(t *testing.T, h fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Shutdown(); <-done })
+	return "http://" + ln.Addr().String()
+}
+
+// process is a running shadowproxy binary.
+type process struct {
+	cmd    *exec.Cmd
+	listen string
+	admin  string
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	exited chan struct{}
+	err    error
+}
+
+// startProxy writes cfg to a file and runs `shadowproxy run` on it until the test ends.
+func startProxy(t *testing.T, cfg string) (*process, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "shadowproxy.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return startProxyFile(t, path), path
+}
+
+func startProxyFile(t *testing.T, path string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(binary, "run", "-config", path), exited: make(chan struct{})}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Bytes()
+			p.mu.Lock()
+			p.logs.Write(line)
+			p.logs.WriteByte('\n')
+			p.mu.Unlock()
+			var l struct{ Msg, Listen, Admin string }
+			if json.Unmarshal(line, &l) == nil && l.Msg == "started" {
+				p.listen, p.admin = l.Listen, l.Admin
+				once.Do(func() { close(started) })
+			}
+		}
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	select {
+	case <-started:
+	case <-p.exited:
+		t.Fatalf("shadowproxy exited before starting: %v\n%s", p.err, p.log())
+	case <-time.After(20 * time.Second):
+		t.Fatalf("shadowproxy did not start\n%s", p.log())
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("shadowproxy logs:\n%s", p.log())
+		}
+	})
+	return p
+}
+
+func (p *process) log() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.logs.String()
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (p *process) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("shadowproxy did not exit within 30s of SIGTERM")
+	}
+	if p.err != nil {
+		t.Fatalf("shadowproxy exit: %v\n%s", p.err, p.log())
+	}
+}
+
+// metric returns the value of one sample of /metrics, e.g.
+// `shadowproxy_comparisons_total{candidate="c",result="agree",route="r"}`; 0 when absent.
+func (p *process) metric(t *testing.T, sample string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + p.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", sample, err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+// waitFor polls cond until it holds or 20s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func post(t *testing.T, client *fasthttp.Client, url, id, body string) (int, string, time.Duration) {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	req.Header.SetMethod("POST")
+	req.Header.SetContentType("application/json")
+	if id != "" {
+		req.Header.Set("X-Request-Id", id)
+	}
+	req.SetBodyString(body)
+	start := time.Now()
+	if err := client.DoTimeout(req, resp, 10*time.Second); err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	return resp.StatusCode(), string(resp.Body()), time.Since(start)
+}
+
+// answer is the model used by the tests: {"predictions":[{"label":N}],"served_at":...}, where N is the
+// request's x, plus shift for x in wrong.
+func answer(shift int, wrong func(x int) bool, delay time.Duration) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if delay > 0 {
+			time.Sleep(delay)
+		}
+		var in struct{ X int }
+		if err := json.Unmarshal(ctx.PostBody(), &in); err != nil {
+			ctx.SetStatusCode(400)
+			return
+		}
+		label := in.X
+		if wrong != nil && wrong(in.X) {
+			label += shift
+		}
+		ctx.Response.Header.Set("X-Model", "primary")
+		ctx.SetContentType("application/json")
+		fmt.Fprintf(ctx, `{"predictions":[{"label":%d,"score":0.9}],"served_at":%d}`, label, time.Now().UnixNano())
+	}
+}
+
+func proxyConfig(primary, candidate, records, extra string) string {
+	return fmt.Sprintf(`listen: "127.0.0.1:0"
+admin: "127.0.0.1:0"
+shutdown_timeout: 10s
+log: {level: info, format: json}
+routes:
+  - name: iris
+    match: {path_prefix: /v1/models/iris, methods: [POST]}
+    primary: {url: %q, timeout: 2s}
+    candidates:
+      - name: iris-v2
+        url: %q
+        sample: 100%%
+%s
+    compare:
+      format: json
+      ignore: [served_at]
+    record:
+      disagreements: 100%%
+      agreements: 0%%
+sinks:
+  file: {path: %q}
+`, primary, candidate, extra, records)
+}
+
+func readRecords(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var r map[string]any
+		if err := json.Unmarshal(line, &r); err != nil {
+			t.Fatalf("record %q: %v", line, err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestE2EPrimaryAnswersAndRecordedDisagreements(t *testing.T) {
+	wrong := func(x int) bool { return x%7 == 0 }
+	primary := modelServer(t, answer(0, nil, 0))
+	candidate := modelServer(t, answer(1, wrong, 0))
+	records := filepath.Join(t.TempDir(), "records.jsonl")
+	p, _ := startProxy(t, proxyConfig(primary, candidate, records, ""))
+
+	client := &fasthttp.Client{}
+	defer client.CloseIdleConnections()
+	const n = 100
+	want := map[string]bool{}
+	for i := range n {
+		id := fmt.Sprintf("req-%03d", i)
+		status, body, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", id, fmt.Sprintf(`{"x":%d}`, i))
+		if status != 200 || !strings.HasPrefix(body, fmt.Sprintf(`{"predictions":[{"label":%d,"score":0.9}],"served_at":`, i)) {
+			t.Fatalf("request %d: got %d %s, want the primary's answer", i, status, body)
+		}
+		if wrong(i) {
+			want[id] = true
+		}
+	}
+	const agree = `shadowproxy_comparisons_total{candidate="iris-v2",result="agree",route="iris"}`
+	const disagree = `shadowproxy_comparisons_total{candidate="iris-v2",result="disagree",route="iris"}`
+	waitFor(t, "100 comparisons", func() bool { return p.metric(t, agree)+p.metric(t, disagree) == n })
+	if got := p.metric(t, disagree); got != float64(len(want)) {
+		t.Errorf("disagreements = %v, want %d", got, len(want))
+	}
+	if got := p.metric(t, `shadowproxy_requests_total{code="200",route="iris"}`); got != n {
+		t.Errorf("requests_total = %v, want %d", got, n)
+	}
+	p.stop(t)
+
+	recs := readRecords(t, records)
+	got := map[string]bool{}
+	for _, r := range recs {
+		got[r["id"].(string)] = true
+		if r["kind"] != "disagreement" || r["schema"] != "shadowproxy.record/v1" {
+			t.Errorf("record %v", r)
+		}
+	}
+	if len(recs) != len(want) || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("recorded ids %v, want %v", got, want)
+	}
+}
+
+func TestE2ECandidateFaultsLeaveThePrimaryAlone(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close()
+	const slow = time.Second
+	tests := []struct {
+		name      string
+		candidate string
+		outcome   string
+	}{
+		{"slow", modelServer(t, answer(0, nil, slow)), "ok"},
+		{"dead", deadURL, "error"},
+		{"garbage", modelServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("\x00\x01garbage{") }), "ok"},
+	}
+	primary := modelServer(t, answer(0, nil, 0))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, _ := startProxy(t, proxyConfig(primary, tt.candidate, filepath.Join(t.TempDir(), "r.jsonl"), "        timeout: 3s"))
+			client := &fasthttp.Client{}
+			defer client.CloseIdleConnections()
+			const n = 20
+			for i := range n {
+				status, body, took := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", "", fmt.Sprintf(`{"x":%d}`, i))
+				if status != 200 || !strings.Contains(body, fmt.Sprintf(`"label":%d`, i)) {
+					t.Fatalf("request %d: %d %s", i, status, body)
+				}
+				// The primary answers at once; waiting on the slow candidate would take a second.
+				if took >= slow/2 {
+					t.Errorf("request %d took %v: the primary path waited on the candidate", i, took)
+				}
+			}
+			sample := fmt.Sprintf(`shadowproxy_shadow_requests_total{candidate="iris-v2",outcome=%q,route="iris"}`, tt.outcome)
+			waitFor(t, fmt.Sprint(n, " ", tt.outcome, " shadows"), func() bool { return p.metric(t, sample) == n })
+			p.stop(t)
+		})
+	}
+}
+
+func TestE2EFullQueueDropsAndCounts(t *testing.T) {
+	primary := modelServer(t, answer(0, nil, 0))
+	candidate := modelServer(t, answer(0, nil, 300*time.Millisecond))
+	p, _ := startProxy(t, proxyConfig(primary, candidate, filepath.Join(t.TempDir(), "r.jsonl"), "        concurrency: 1\n        queue: 1"))
+	client := &fasthttp.Client{}
+	defer client.CloseIdleConnections()
+	const n = 30
+	for i := range n {
+		if status, _, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", "", fmt.Sprintf(`{"x":%d}`, i)); status != 200 {
+			t.Fatalf("status %d", status)
+		}
+	}
+	dropped := p.metric(t, `shadowproxy_shadow_requests_total{candidate="iris-v2",outcome="dropped",route="iris"}`)
+	if dropped < n/2 {
+		t.Errorf("dropped = %v, want most of %d with one worker and a queue of one", dropped, n)
+	}
+	p.stop(t)
+}

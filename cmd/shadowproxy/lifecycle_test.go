@@ -1,0 +1,243 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+func TestE2EReload(t *testing.T) {
+	primary := modelServer(t, answer(0, nil, 0))
+	candidate := modelServer(t, answer(0, nil, 0))
+	records := filepath.Join(t.TempDir(), "r.jsonl")
+	cfg := proxyConfig(primary, candidate, records, "")
+	p, path := startProxy(t, cfg)
+	client := &fasthttp.Client{}
+	defer client.CloseIdleConnections()
+	url := "http://" + p.listen
+
+	// A bad file is rejected with its line, counted, and the old config keeps serving.
+	bad := strings.Replace(cfg, "sample: 100%", "sample: 250%", 1)
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a rejected reload", func() bool { return p.metric(t, `shadowproxy_config_reloads_total{result="error"}`) >= 1 })
+	if !regexp.MustCompile(`shadowproxy.yaml:\d+:\d+`).MatchString(p.log()) {
+		t.Errorf("the rejected reload's log names no file:line:column:\n%s", p.log())
+	}
+	if status, _, _ := post(t, client, url+"/v1/models/iris:predict", "", `{"x":1}`); status != 200 {
+		t.Fatalf("after a rejected reload: status %d", status)
+	}
+
+	// A good file adds a route; requests keep succeeding while it is applied.
+	good := strings.Replace(cfg, "routes:\n", fmt.Sprintf("routes:\n  - name: other\n    match: {path_prefix: /v1/models/other}\n    primary: {url: %q}\n", primary), 1)
+	var failures atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c := &fasthttp.Client{}
+		defer c.CloseIdleConnections()
+		for i := 0; i < 5000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			req.SetRequestURI(url + "/v1/models/iris:predict")
+			req.Header.SetMethod("POST")
+			req.SetBodyString(`{"x":2}`)
+			if err := c.DoTimeout(req, resp, 5*time.Second); err != nil || resp.StatusCode() != 200 {
+				failures.Add(1)
+			}
+			fasthttp.ReleaseRequest(req)
+			fasthttp.ReleaseResponse(resp)
+		}
+	}()
+	if err := os.WriteFile(path, []byte(good), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The file watch reloads on its own; SIGHUP works too.
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "a good reload", func() bool { return p.metric(t, `shadowproxy_config_reloads_total{result="ok"}`) >= 1 })
+	time.Sleep(100 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if f := failures.Load(); f != 0 {
+		t.Errorf("%d requests failed during the reload", f)
+	}
+	if status, _, _ := post(t, client, url+"/v1/models/other", "", `{"x":3}`); status != 200 {
+		t.Errorf("new route: status %d", status)
+	}
+	p.stop(t)
+}
+
+func TestE2EDrainOnSIGTERM(t *testing.T) {
+	primary := modelServer(t, answer(0, nil, 20*time.Millisecond))
+	candidate := modelServer(t, answer(0, nil, 50*time.Millisecond))
+	p, _ := startProxy(t, proxyConfig(primary, candidate, filepath.Join(t.TempDir(), "r.jsonl"), ""))
+	url := "http://" + p.listen + "/v1/models/iris:predict"
+
+	var ok, refused, other atomic.Int64
+	var closeSeen atomic.Bool
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(10 * time.Second)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &fasthttp.Client{}
+			defer c.CloseIdleConnections()
+			for time.Now().Before(deadline) {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				req.SetRequestURI(url)
+				req.Header.SetMethod("POST")
+				req.SetBodyString(`{"x":5}`)
+				err := c.DoTimeout(req, resp, 5*time.Second)
+				switch {
+				case err == nil && resp.StatusCode() == 200:
+					ok.Add(1)
+					if resp.ConnectionClose() {
+						closeSeen.Store(true)
+					}
+				case err != nil && errors.Is(err, syscall.ECONNREFUSED):
+					refused.Add(1)
+				default:
+					other.Add(1)
+					t.Logf("error during drain: %v (status %d)", err, resp.StatusCode())
+				}
+				fasthttp.ReleaseRequest(req)
+				fasthttp.ReleaseResponse(resp)
+				if refused.Load() > 0 {
+					return
+				}
+			}
+		}()
+	}
+	waitFor(t, "traffic", func() bool { return ok.Load() > 50 })
+	p.stop(t)
+	wg.Wait()
+	if other.Load() != 0 {
+		t.Errorf("%d client errors other than a refused connection", other.Load())
+	}
+	if !closeSeen.Load() {
+		t.Log("no response during the drain carried Connection: close (the drain may have been too quick to catch one)")
+	}
+}
+
+func TestValidateCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	if err := os.WriteFile(good, []byte(proxyConfig("http://127.0.0.1:8501", "http://127.0.0.1:8502", "r.jsonl", "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("listen: \":8080\"\nroutes:\n  - name: a\n    primary: {url: \"ftp://x\"}\n    bogus: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		want     *regexp.Regexp
+	}{
+		{"good", []string{"validate", "-config", good}, 0, regexp.MustCompile(`1 route`)},
+		{"bad", []string{"validate", "-config", bad}, 1, regexp.MustCompile(`bad\.yaml:5:5: .*bogus`)},
+		{"missing", []string{"validate", "-config", filepath.Join(dir, "nope.yaml")}, 1, regexp.MustCompile(`nope\.yaml`)},
+		{"version", []string{"version"}, 0, regexp.MustCompile(`^shadowproxy `)},
+		{"unknown", []string{"frobnicate"}, 2, regexp.MustCompile(`unknown command`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			cmd := exec.Command(binary, tt.args...)
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode || !tt.want.Match(out.Bytes()) {
+				t.Errorf("shadowproxy %v: exit %d, output:\n%s\nwant exit %d and %v", tt.args, code, out.String(), tt.wantCode, tt.want)
+			}
+		})
+	}
+}
+
+func TestDemoCommand(t *testing.T) {
+	records := filepath.Join(t.TempDir(), "demo.jsonl")
+	var out bytes.Buffer
+	cmd := exec.Command(binary, "demo", "-duration", "3s", "-rate", "200", "-disagree", "0.1", "-records", records)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("demo: %v\n%s", err, out.String())
+	}
+	s := out.String()
+	for _, want := range []string{"/metrics", "/status", records, "disagree", "final:"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, s)
+		}
+	}
+	if n := len(readRecords(t, records)); n == 0 {
+		t.Errorf("the demo wrote no records")
+	}
+	// The summary counts disagreements at about the configured 10%.
+	m := regexp.MustCompile(`final:.*disagreement ([0-9.]+)%`).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no final disagreement rate in:\n%s", s)
+	}
+	var rate float64
+	fmt.Sscan(m[1], &rate)
+	if rate < 3 || rate > 20 {
+		t.Errorf("demo disagreement %v%%, want about 10%%", rate)
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	primary := modelServer(t, answer(0, nil, 0))
+	p, _ := startProxy(t, proxyConfig(primary, primary, filepath.Join(t.TempDir(), "r.jsonl"), ""))
+	client := &fasthttp.Client{}
+	defer client.CloseIdleConnections()
+	post(t, client, "http://"+p.listen+"/v1/models/iris:predict", "", `{"x":1}`)
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/status": `"routes"`, "/metrics": "shadowproxy_requests_total"} {
+		resp, err := http.Get("http://" + p.admin + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(b.String(), want) {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b.String())
+		}
+	}
+	resp, err := http.Get("http://" + p.admin + "/debug/pprof/")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("pprof is served although not enabled")
+		}
+	}
+	p.stop(t)
+}

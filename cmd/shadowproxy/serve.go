@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+
+	"github.com/shadowproxy/shadowproxy/configs"
+	"github.com/shadowproxy/shadowproxy/proxy"
+	"github.com/shadowproxy/shadowproxy/sink"
+	"github.com/shadowproxy/shadowproxy/tee"
+)
+
+// serve runs the proxy until SIGTERM or SIGINT.
+func serve(path string, stderr io.Writer) error {
+	cfg, err := configs.Load(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitCode(1)
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	a, err := start(path, cfg, log, nil)
+	if err != nil {
+		log.Error("start", zap.Error(err))
+		return err
+	}
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				a.reload("SIGHUP")
+				continue
+			}
+			log.Info("shutting down", zap.String("signal", sig.String()), zap.Duration("timeout", cfg.ShutdownTimeout.D()))
+			return a.shutdown()
+		case err := <-a.failed:
+			log.Error("listener failed", zap.Error(err))
+			_ = a.shutdown()
+			return err
+		}
+	}
+}
+
+// app is a running shadowproxy: the proxy server, the admin server and the current pipeline.
+type app struct {
+	path     string
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	metrics  metrics
+	server   *proxy.Server
+	admin    *http.Server
+	listener net.Listener
+	adminLn  net.Listener
+	failed   chan error
+	ready    atomic.Bool
+
+	reloadMu sync.Mutex // one reload at a time
+	cur      atomic.Pointer[pipeline]
+	retired  sync.WaitGroup // pipelines replaced by a reload, still draining
+	watch    *watcher
+}
+
+// metrics are created once per process; pipelines rebuilt by reloads share them.
+type metrics struct {
+	proxy   *proxy.Metrics
+	tee     *tee.Metrics
+	sink    *sink.Metrics
+	reloads *prometheus.CounterVec
+}
+
+// start builds everything from cfg and starts serving. ready, when not nil, is called with the bound
+// addresses once both listeners are open (the demo uses it).
+func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAddr, adminAddr string)) (*app, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	pm := proxy.NewMetrics(reg)
+	a := &app{
+		path: path,
+		log:  log,
+		reg:  reg,
+		metrics: metrics{
+			proxy: pm,
+			tee:   tee.NewMetrics(reg, pm.Upstream),
+			sink:  sink.NewMetrics(reg),
+			reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+				Name: "shadowproxy_config_reloads_total",
+				Help: "Config reloads by result: ok, error.",
+			}, []string{"result"}),
+		},
+		failed: make(chan error, 2),
+	}
+	reg.MustRegister(a.metrics.reloads)
+	p, routes, err := a.build(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	a.cur.Store(p)
+	a.server, err = proxy.New(proxyOptions(cfg, routes, log, pm))
+	if err != nil {
+		p.close(context.Background(), nil)
+		return nil, err
+	}
+	if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
+		p.close(context.Background(), nil)
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if a.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
+		a.listener.Close()
+		p.close(context.Background(), nil)
+		return nil, fmt.Errorf("admin listen: %w", err)
+	}
+	a.admin = &http.Server{Handler: a.adminHandler(cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := a.server.Serve(a.listener); err != nil {
+			a.failed <- fmt.Errorf("proxy: %w", err)
+		}
+	}()
+	go func() {
+		if err := a.admin.Serve(a.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.failed <- fmt.Errorf("admin: %w", err)
+		}
+	}()
+	if path != "" && cfg.Reload.Watch != nil && *cfg.Reload.Watch {
+		w, err := watchFile(path, cfg.Reload.Debounce.D(), func() { a.reload("file change") }, log)
+		if err != nil {
+			log.Warn("config file watch is off", zap.Error(err))
+		} else {
+			a.watch = w
+		}
+	}
+	a.ready.Store(true)
+	log.Info("started",
+		zap.String("version", versionString()),
+		zap.String("listen", a.listener.Addr().String()),
+		zap.String("admin", a.adminLn.Addr().String()),
+		zap.Int("routes", len(cfg.Routes)),
+		zap.String("config", configs.Summary(cfg)))
+	if ready != nil {
+		ready(a.listener.Addr().String(), a.adminLn.Addr().String())
+	}
+	return a, nil
+}
+
+// reload reads the config file again and swaps the pipeline. A config that fails to load or build is
+// rejected, logged with its file:line:column and counted; the old one keeps serving.
+func (a *app) reload(why string) {
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	cfg, err := configs.Load(a.path)
+	if err != nil {
+		a.metrics.reloads.WithLabelValues("error").Inc()
+		a.log.Error("config reload rejected; the old config keeps serving", zap.String("trigger", why), zap.Error(err))
+		return
+	}
+	old := a.cur.Load()
+	if cfg.Listen != old.cfg.Listen || cfg.Admin != old.cfg.Admin {
+		a.log.Warn("listen and admin addresses change only on restart", zap.String("listen", old.cfg.Listen), zap.String("admin", old.cfg.Admin))
+	}
+	p, routes, err := a.build(cfg, old)
+	if err == nil {
+		err = a.server.SetRoutes(routes)
+		if err != nil {
+			p.close(context.Background(), old)
+		}
+	}
+	if err != nil {
+		a.metrics.reloads.WithLabelValues("error").Inc()
+		a.log.Error("config reload rejected; the old config keeps serving", zap.String("trigger", why), zap.Error(err))
+		return
+	}
+	a.cur.Store(p)
+	a.metrics.reloads.WithLabelValues("ok").Inc()
+	a.log.Info("config reloaded", zap.String("trigger", why), zap.String("config", configs.Summary(cfg)))
+	// The old pipeline finishes its in-flight shadows, then closes.
+	a.retired.Add(1)
+	go func() {
+		defer a.retired.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), old.cfg.ShutdownTimeout.D())
+		defer cancel()
+		old.close(ctx, p)
+	}()
+}
+
+// shutdown drains: the proxy stops accepting and finishes in-flight requests (answering with
+// Connection: close), then the tee drains its queues and the sinks flush, all within shutdown_timeout.
+func (a *app) shutdown() error {
+	a.ready.Store(false)
+	if a.watch != nil {
+		a.watch.close()
+	}
+	a.reloadMu.Lock()
+	defer a.reloadMu.Unlock()
+	p := a.cur.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout.D())
+	defer cancel()
+	var errs []error
+	if err := a.server.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("drain proxy: %w", err))
+	}
+	a.retired.Wait()
+	if err := p.close(ctx, nil); err != nil {
+		errs = append(errs, err)
+	}
+	actx, acancel := context.WithTimeout(context.Background(), time.Second)
+	defer acancel()
+	_ = a.admin.Shutdown(actx)
+	if err := errors.Join(errs...); err != nil {
+		// What was cut short is counted (abandoned shadows, dropped records); the exit is still clean.
+		a.log.Warn("shutdown deadline reached", zap.Error(err))
+	}
+	a.log.Info("stopped")
+	return nil
+}

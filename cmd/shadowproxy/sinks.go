@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"go.uber.org/zap"
+
+	"github.com/shadowproxy/shadowproxy/configs"
+	"github.com/shadowproxy/shadowproxy/sink"
+)
+
+// buildSinks opens the configured sinks; with both set, records go to each.
+func buildSinks(c configs.Sinks, m *sink.Metrics, log *zap.Logger) (sink.Sink, error) {
+	var out []sink.Sink
+	if f := c.File; f != nil {
+		s, err := sink.NewFile(sink.FileOptions{
+			Path:     f.Path,
+			MaxBytes: int64(f.MaxBytes),
+			Keep:     f.Keep,
+			Buffer:   f.Buffer,
+			Metrics:  m,
+			Logger:   log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("file sink: %w", err)
+		}
+		out = append(out, s)
+	}
+	if k := c.Kafka; k != nil {
+		opts := sink.KafkaOptions{
+			Brokers:      k.Brokers,
+			Topic:        k.Topic,
+			Acks:         k.Acks,
+			Compression:  k.Compression,
+			BatchSize:    k.BatchSize,
+			BatchTimeout: k.BatchTimeout.D(),
+			ClientID:     k.ClientID,
+			CreateTopic:  k.CreateTopic,
+			Buffer:       k.Buffer,
+			Spool: sink.SpoolOptions{
+				Dir:           k.Spool.Dir,
+				MaxBytes:      int64(k.Spool.MaxBytes),
+				Fsync:         k.Spool.Fsync,
+				FsyncInterval: k.Spool.FsyncInterval.D(),
+			},
+			Metrics: m,
+			Logger:  log,
+		}
+		if k.TLS != nil {
+			t, err := tlsConfig(*k.TLS)
+			if err != nil {
+				return nil, fmt.Errorf("kafka sink: %w", err)
+			}
+			opts.TLS = t
+		}
+		if s := k.SASL; s != nil {
+			opts.SASL = sink.SASLOptions{Mechanism: s.Mechanism, Username: os.Getenv(s.UsernameEnv), Password: os.Getenv(s.PasswordEnv)}
+			if opts.SASL.Username == "" || opts.SASL.Password == "" {
+				return nil, fmt.Errorf("kafka sink: sasl: environment variables %s and %s must be set", s.UsernameEnv, s.PasswordEnv)
+			}
+		}
+		s, err := sink.NewKafka(opts)
+		if err != nil {
+			for _, o := range out {
+				_ = closeNow(o)
+			}
+			return nil, fmt.Errorf("kafka sink: %w", err)
+		}
+		out = append(out, s)
+	}
+	switch len(out) {
+	case 0:
+		return nil, nil
+	case 1:
+		return out[0], nil
+	}
+	return sink.NewMulti(out...), nil
+}
