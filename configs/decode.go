@@ -25,16 +25,19 @@ type decoder struct {
 	errs  Errors
 	pos   map[string]*yaml.Node // field path -> the node its value came from
 	steps int
-	bad   map[string]bool     // fields with a decode error; validation says nothing more about them
-	inUse map[*yaml.Node]bool // anchors being expanded, to stop an alias that contains itself
+	bad   map[string]bool           // fields with a decode error; validation says nothing more about them
+	inUse map[*yaml.Node]*yaml.Node // anchors being expanded -> the alias that uses them
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, pos: map[string]*yaml.Node{}, inUse: map[*yaml.Node]bool{}, bad: map[string]bool{}}
+	return &decoder{file: file, pos: map[string]*yaml.Node{}, inUse: map[*yaml.Node]*yaml.Node{}, bad: map[string]bool{}}
 }
 
 func (d *decoder) add(n *yaml.Node, field, format string, args ...any) {
 	d.bad[field] = true
+	if use := d.inUse[n]; use != nil {
+		n = use // a value of the wrong kind as a whole: point at the alias standing for it
+	}
 	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -50,12 +53,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 		return
 	}
 	if n.Kind == yaml.AliasNode {
-		if n.Alias == nil || d.inUse[n.Alias] {
+		if n.Alias == nil || d.inUse[n.Alias] != nil {
 			d.add(n, field, "alias *%s refers to a value that contains it", n.Value)
 			return
 		}
 		d.pos[field] = n
-		d.inUse[n.Alias] = true
+		d.inUse[n.Alias] = n
 		d.decode(n.Alias, v, field)
 		delete(d.inUse, n.Alias)
 		d.pos[field] = n
@@ -126,6 +129,9 @@ func (d *decoder) unmarshaler(n *yaml.Node, v reflect.Value, field string) {
 	}
 	var e *Error
 	if errors.As(err, &e) {
+		if use := d.inUse[n]; use != nil && e.Line == n.Line && e.Column == n.Column {
+			e.Line, e.Column = use.Line, use.Column
+		}
 		d.errs = append(d.errs, &Error{File: d.file, Line: e.Line, Column: e.Column, Field: field, Msg: e.Msg})
 		d.bad[field] = true
 		return
@@ -182,8 +188,8 @@ func (d *decoder) merge(n *yaml.Node, v reflect.Value, field string) {
 		for i := len(n.Content) - 1; i >= 0; i-- { // earlier entries win
 			d.merge(n.Content[i], v, field)
 		}
-	case n.Kind == yaml.AliasNode && n.Alias != nil && n.Alias.Kind == yaml.MappingNode && !d.inUse[n.Alias]:
-		d.inUse[n.Alias] = true
+	case n.Kind == yaml.AliasNode && n.Alias != nil && n.Alias.Kind == yaml.MappingNode && d.inUse[n.Alias] == nil:
+		d.inUse[n.Alias] = n
 		d.structure(n.Alias, v, field)
 		delete(d.inUse, n.Alias)
 	case n.Kind == yaml.MappingNode:
@@ -264,7 +270,11 @@ func yamlFields(t reflect.Type) map[string]int {
 func suggest(name string, fields map[string]int) string {
 	best, bestD := "", 1<<30
 	for f := range fields {
-		if dd := editDistance(strings.ToLower(name), f); dd < bestD || (dd == bestD && f < best) {
+		dd := editDistance(strings.ToLower(name), f)
+		if strings.HasPrefix(f, strings.ToLower(name)+"_") {
+			dd = 1 // "password" for "password_env"
+		}
+		if dd < bestD || (dd == bestD && f < best) {
 			best, bestD = f, dd
 		}
 	}

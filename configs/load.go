@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -35,6 +36,9 @@ func Parse(name string, data []byte) (cfg *Config, err error) {
 	d := newDecoder(name)
 	cfg = new(Config)
 	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
+	if d.steps >= maxDecodeSteps {
+		return nil, d.errs.sorted() // the partial config would only repeat the same problems
+	}
 	// Validate even after decode errors, so that one run reports every problem; fields that failed
 	// to decode are left out of validation (d.bad).
 	setDefaults(cfg)
@@ -91,12 +95,25 @@ func yamlError(name string, e error) *Error {
 	msg := e.Error()
 	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if parserProblem(m[2]) {
+			// The YAML parser (unlike its scanner) reports 0-based lines: the line where the
+			// enclosing collection starts, or where the problem is.
+			line++
+		}
 		return &Error{File: name, Line: line, Msg: "YAML syntax: " + m[2]}
 	}
-	if rest, ok := bytes.CutPrefix([]byte(msg), []byte("yaml: ")); ok {
-		msg = string(rest)
-	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
 	return &Error{File: name, Line: 1, Msg: "YAML syntax: " + msg}
+}
+
+// parserProblem tells the YAML parser's messages from its scanner's.
+func parserProblem(msg string) bool {
+	for _, p := range []string{"did not find expected", "found undefined tag handle", "found duplicate %", "found incompatible YAML"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Defaults for fields left out; the field comments of Config say the same.
