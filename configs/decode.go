@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -41,15 +42,20 @@ func (d *decoder) add(n *yaml.Node, field, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Column: n.Column, Field: field, Msg: fmt.Sprintf(format, args...)})
 }
 
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
-
-// decode sets v (addressable) from n; field is v's path for messages.
-func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
+// tick counts one step of work and says whether the budget allows it.
+func (d *decoder) tick(n *yaml.Node, field string) bool {
 	d.steps++
 	if d.steps == maxDecodeSteps {
 		d.add(n, field, "document too complex (aliases expand to more than %d values)", maxDecodeSteps)
 	}
-	if d.steps >= maxDecodeSteps {
+	return d.steps < maxDecodeSteps
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// decode sets v (addressable) from n; field is v's path for messages.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
+	if !d.tick(n, field) {
 		return
 	}
 	if n.Kind == yaml.AliasNode {
@@ -89,6 +95,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, field string) {
 	case reflect.String:
 		if n.Kind != yaml.ScalarNode {
 			d.add(n, field, "expected text, got %s", describe(n))
+			return
+		}
+		if !utf8.ValidString(n.Value) {
+			d.add(n, field, "text must be valid UTF-8")
 			return
 		}
 		v.SetString(n.Value)
@@ -183,6 +193,9 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, field string) {
 
 // merge applies the value of a "<<" key: a mapping, an alias of one, or a list of them.
 func (d *decoder) merge(n *yaml.Node, v reflect.Value, field string) {
+	if !d.tick(n, field) {
+		return
+	}
 	switch {
 	case n.Kind == yaml.SequenceNode:
 		for i := len(n.Content) - 1; i >= 0; i-- { // earlier entries win
@@ -220,7 +233,7 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, field string) {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" {
+		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!merge" || !utf8.ValidString(k.Value) {
 			d.add(k, field, "expected a plain key, got %s", describe(k))
 			continue
 		}

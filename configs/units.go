@@ -109,9 +109,11 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 // Fraction returns the share as a fraction: 37% is 0.37.
 func (p Percent) Fraction() float64 { return float64(p) }
 
-// String writes the share as a percentage ("37%").
+// String writes the share as a percentage ("37%"), to 12 significant digits so that the float
+// arithmetic of the conversion does not show (0.07% rather than 0.07000000000000001%).
 func (p Percent) String() string {
-	return strconv.FormatFloat(float64(p)*100, 'f', -1, 64) + "%"
+	f, _ := strconv.ParseFloat(strconv.FormatFloat(float64(p)*100, 'g', 12, 64), 64)
+	return strconv.FormatFloat(f, 'f', -1, 64) + "%"
 }
 
 // MarshalYAML writes the share as a percentage, so a Config round-trips.
