@@ -74,6 +74,12 @@ func TestParseErrors(t *testing.T) {
 		{"url bad port", cand + "        url: http://127.0.0.1:http\n", []want{{"6:14", `bad URL "http://127.0.0.1:http": invalid port`}}},
 		{"url with credentials", cand + "        url: http://user:pw@127.0.0.1:8502\n", []want{{"6:14", "credentials do not belong in a URL"}}},
 
+		{"url with a path", cand + "        url: http://127.0.0.1:8502/v1/models\n", []want{{"6:14", "give only the scheme, host and port"}}},
+		{"url with a query", cand + "        url: http://127.0.0.1:8502?a=b\n", []want{{"6:14", "give only the scheme, host and port"}}},
+		{"url without port is fine", cand + "        url: https://models.example.com/\n", nil},
+		{"tls on an http url", cand + "        url: http://127.0.0.1:8502\n        tls: {ca: ca.pem}\n", []want{{"7:14", "routes[0].candidates[0].tls: tls is set but the URL is http://"}}},
+		{"secondary bad url", base + "    secondary: {url: \"http//127.0.0.1:8503\"}\n", []want{{"4:22", `routes[0].secondary.url: bad URL "http//127.0.0.1:8503"`}}},
+
 		// Percentages.
 		{"sample above 100%", cand + "        url: http://127.0.0.1:8502\n        sample: 150%\n", []want{{"7:17", "routes[0].candidates[0].sample: percentage 150% is outside 0-100%"}}},
 		{"sample below 0%", cand + "        url: http://127.0.0.1:8502\n        sample: -5%\n", []want{{"7:17", "percentage -5% is outside 0-100%"}}},
@@ -124,6 +130,8 @@ func TestParseErrors(t *testing.T) {
 		// sticky_key.
 		{"sticky key unknown source", cand + "        url: http://127.0.0.1:8502\n        sticky_key: body:user\n", []want{{"7:21", `bad sticky_key "body:user": want header:NAME, cookie:NAME or query:NAME`}}},
 		{"sticky key without name", cand + "        url: http://127.0.0.1:8502\n        sticky_key: \"header:\"\n", []want{{"7:21", `routes[0].candidates[0].sticky_key: bad sticky_key "header:"`}}},
+		{"sticky key with a bad header name", cand + "        url: http://127.0.0.1:8502\n        sticky_key: \"header:X User\"\n", []want{{"7:21", `bad sticky_key "header:X User"`}}},
+		{"sticky key on a cookie is fine", cand + "        url: http://127.0.0.1:8502\n        sticky_key: cookie:session\n", nil},
 		{"sticky key without source", cand + "        url: http://127.0.0.1:8502\n        sticky_key: X-User-Id\n", []want{{"7:21", `bad sticky_key "X-User-Id"`}}},
 
 		// Log and addresses.
@@ -131,6 +139,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad log format", base + "log: {format: text}\n", []want{{"4:15", `log.format: unknown value "text": want one of json, console`}}},
 		{"listen without port", base + "listen: 0.0.0.0\n", []want{{"4:9", `listen: bad address "0.0.0.0": want host:port`}}},
 		{"admin port out of range", base + "admin: 127.0.0.1:70000\n", []want{{"4:8", `admin: bad port "70000"`}}},
+		{"listen and admin both on port 0 is fine", base + "listen: 127.0.0.1:0\nadmin: 127.0.0.1:0\n", nil},
 		{"admin same as listen", base + "listen: 127.0.0.1:8080\nadmin: 127.0.0.1:8080\n", []want{{"5:8", "admin: must differ from listen"}}},
 
 		// TLS.

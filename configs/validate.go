@@ -17,7 +17,7 @@ func validate(c *Config, d *decoder) {
 	v := &validator{d: d}
 	v.address("listen", c.Listen, true)
 	v.address("admin", c.Admin, true)
-	if c.Listen == c.Admin {
+	if c.Listen == c.Admin && !strings.HasSuffix(c.Listen, ":0") { // :0 picks a free port each time
 		v.errorf("admin", "must differ from listen (%s)", c.Listen)
 	}
 	v.positive("max_request_body", int64(c.MaxRequestBody))
@@ -113,7 +113,15 @@ func (v *validator) name(f, name string, names map[string]string, what string) {
 func (v *validator) upstream(u *Upstream, f string) {
 	v.url(f+".url", u.URL)
 	v.notNegative(f+".max_conns", u.MaxConns)
-	v.tls(&u.TLS, f+".tls")
+	v.upstreamTLS(&u.TLS, u.URL, f+".tls")
+}
+
+// upstreamTLS checks the TLS settings of an upstream, which only an https URL uses.
+func (v *validator) upstreamTLS(t *TLS, rawURL, f string) {
+	v.tls(t, f)
+	if *t != (TLS{}) && strings.HasPrefix(rawURL, "http://") {
+		v.errorf(f, "tls is set but the URL is http://; use https:// or remove tls")
+	}
 }
 
 func (v *validator) candidate(c *Candidate, f string, names map[string]string) {
@@ -125,13 +133,14 @@ func (v *validator) candidate(c *Candidate, f string, names map[string]string) {
 	}
 	if c.StickyKey != "" {
 		kind, name, ok := strings.Cut(c.StickyKey, ":")
-		if !ok || !slices.Contains([]string{"header", "cookie", "query"}, kind) || strings.TrimSpace(name) == "" {
+		if !ok || !slices.Contains([]string{"header", "cookie", "query"}, kind) || strings.TrimSpace(name) == "" ||
+			(kind != "query" && !tokenRE.MatchString(name)) {
 			v.errorf(f+".sticky_key", "bad sticky_key %q: want header:NAME, cookie:NAME or query:NAME", c.StickyKey)
 		}
 	}
 	v.notNegative(f+".concurrency", c.Concurrency)
 	v.notNegative(f+".queue", c.Queue)
-	v.tls(&c.TLS, f+".tls")
+	v.upstreamTLS(&c.TLS, c.URL, f+".tls")
 	if ch := c.Chaos; ch != nil && ch.Perturb < 0 {
 		v.errorf(f+".chaos.perturb", "must not be negative")
 	}
@@ -310,8 +319,8 @@ func (v *validator) url(f, raw string) {
 		v.errorf(f, "bad URL %q: want http://host:port", raw)
 	case u.User != nil:
 		v.errorf(f, "bad URL %q: credentials do not belong in a URL (they would reach logs)", raw)
-	case u.Fragment != "":
-		v.errorf(f, "bad URL %q: a fragment (#...) is never sent", raw)
+	case (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "":
+		v.errorf(f, "bad URL %q: give only the scheme, host and port; requests keep the path the client sent", raw)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
