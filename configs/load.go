@@ -64,7 +64,7 @@ func parseYAML(name string, data []byte) (root *yaml.Node, err *Error) {
 	var doc yaml.Node
 	if e := dec.Decode(&doc); e != nil {
 		if errors.Is(e, io.EOF) {
-			return nil, &Error{File: name, Line: 1, Column: 1, Msg: "empty config: want a mapping with at least listen or routes"}
+			return nil, &Error{File: name, Line: 1, Column: 1, Msg: "empty config: want at least routes: with one route"}
 		}
 		return nil, yamlError(name, e)
 	}
@@ -77,12 +77,12 @@ func parseYAML(name string, data []byte) (root *yaml.Node, err *Error) {
 	n := &doc
 	if n.Kind == yaml.DocumentNode {
 		if len(n.Content) == 0 {
-			return nil, &Error{File: name, Line: 1, Column: 1, Msg: "empty config: want a mapping with at least listen or routes"}
+			return nil, &Error{File: name, Line: 1, Column: 1, Msg: "empty config: want at least routes: with one route"}
 		}
 		n = n.Content[0]
 	}
 	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
-		return nil, &Error{File: name, Line: n.Line, Column: n.Column, Msg: "empty config: want a mapping with at least listen or routes"}
+		return nil, &Error{File: name, Line: n.Line, Column: n.Column, Msg: "empty config: want at least routes: with one route"}
 	}
 	if n.Kind != yaml.MappingNode {
 		return nil, &Error{File: name, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf("a config is a mapping (listen:, routes:, ...), got %s", describe(n))}
