@@ -165,6 +165,24 @@ func TestParseErrors(t *testing.T) {
 			[]want{{"8:11", "username_env: name the environment variable"}, {"8:11", "password_env: name the environment variable"},
 				{"8:30", `sinks.kafka.sasl: unknown field "password" (did you mean "password_env"?)`}}},
 
+		// Merge keys.
+		{"merge of a scalar", "routes:\n  - <<: 5\n    name: iris\n    primary: {url: \"http://127.0.0.1:8501\"}\n", []want{{"2:9", "routes[0]: a merge (<<) needs a mapping or an alias of one, got \"5\""}}},
+
+		// Other route settings.
+		{"match header given twice", base + "    match: {headers: {X-A: a, X-A: b}}\n", []want{{"4:31", "routes[0].match.headers.X-A: given twice (first at line 4)"}}},
+		{"match header with a space", base + "    match: {headers: {\"X A\": a}}\n", []want{{"4:30", `routes[0].match.headers.X A: bad header name "X A"`}}},
+		{"match host with a scheme", base + "    match: {host: \"http://example.com\"}\n", []want{{"4:19", `routes[0].match.host: bad host "http://example.com"`}}},
+		{"shadow header with a space", base + "    shadow_headers: {remove: [\"X Y\"]}\n", []want{{"4:31", `routes[0].shadow_headers.remove[0]: bad header name "X Y"`}}},
+		{"redact header with a space", base + "    record: {redact: {headers: [\"X Y\"]}}\n", []want{{"4:33", `routes[0].record.redact.headers[0]: bad header name "X Y"`}}},
+		{"empty redact field", base + "    record: {redact: {fields: [\"\"]}}\n", []want{{"4:32", "routes[0].record.redact.fields[0]: empty path"}}},
+		{"bad hash key env", base + "    record: {redact: {hash_key_env: 1KEY}}\n", []want{{"4:37", `routes[0].record.redact.hash_key_env: bad environment variable name "1KEY"`}}},
+		{"empty ignore path", base + "    compare: {ignore: [a, \" \"]}\n", []want{{"4:27", "routes[0].compare.ignore[1]: empty path"}}},
+		{"secondary without url", base + "    secondary: {timeout: 1s}\n", []want{{"4:16", "routes[0].secondary.url: url is required"}}},
+		{"negative chaos perturb", cand + "        url: http://127.0.0.1:8502\n        chaos: {perturb: -0.1}\n", []want{{"7:26", "routes[0].candidates[0].chaos.perturb: must not be negative"}}},
+		{"chaos rate above 100%", cand + "        url: http://127.0.0.1:8502\n        chaos: {error_rate: 200%}\n", []want{{"7:29", "routes[0].candidates[0].chaos.error_rate: percentage 200% is outside 0-100%"}}},
+		{"topk overlap and jaccard", base + "    compare: {rules: [{path: a, mode: topk, min_overlap: 50%, min_jaccard: 0.5}]}\n", []want{{"4:76", "routes[0].compare.rules[0].min_jaccard: set min_overlap or min_jaccard, not both"}}},
+		{"text distance above 1", base + "    compare: {rules: [{path: a, mode: text, max_distance: 2}]}\n", []want{{"4:59", "max_distance: 2 is outside 0-1"}}},
+
 		// Several problems at once are all reported, in file order.
 		{"every problem reported", cand + "        url: ftp://x\n        sample: 1\n        queue: -1\nlog: {level: loud}\n",
 			[]want{{"6:14", "the scheme must be http or https"}, {"7:17", "bare number 1"}, {"8:16", "-1 must not be negative"}, {"9:14", `unknown value "loud"`}}},
@@ -307,5 +325,45 @@ func TestUnits(t *testing.T) {
 	}
 	if s := Duration(1500 * time.Millisecond).String(); s != "1.5s" {
 		t.Errorf("Duration.String() = %s", s)
+	}
+}
+
+func TestMergeList(t *testing.T) {
+	c, err := Parse("m.yaml", []byte(`
+routes:
+  - name: iris
+    primary: {url: "http://127.0.0.1:8501"}
+    candidates:
+      - &a {name: a, url: "http://127.0.0.1:8502", timeout: 1s}
+      - &b {name: b, url: "http://127.0.0.1:8503", queue: 7, timeout: 3s}
+      - <<: [*a, *b]
+        name: c
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.Routes[0].Candidates[2]
+	// Earlier entries of a merge list win; keys written out win over both.
+	if got.Name != "c" || got.URL != "http://127.0.0.1:8502" || got.Timeout.D() != time.Second || got.Queue != 7 {
+		t.Errorf("merged candidate = %+v", got)
+	}
+}
+
+func TestErrorsFormat(t *testing.T) {
+	es := Errors{
+		{File: "a.yaml", Line: 3, Column: 7, Field: "listen", Msg: "bad"},
+		{File: "a.yaml", Line: 9, Msg: "YAML syntax: x"},
+		{File: "a.yaml", Line: 1, Column: 1, Msg: "top"},
+	}
+	want := "a.yaml:3:7: listen: bad\na.yaml:9: YAML syntax: x\na.yaml:1:1: top"
+	if es.Error() != want {
+		t.Errorf("got\n%s\nwant\n%s", es.Error(), want)
+	}
+	if len(es.Unwrap()) != 3 {
+		t.Error("Unwrap")
+	}
+	sorted := append(Errors{}, es...).sorted()
+	if sorted[0].Line != 1 || sorted[2].Line != 9 {
+		t.Errorf("sorted: %v", sorted)
 	}
 }

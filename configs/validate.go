@@ -20,8 +20,6 @@ func validate(c *Config, d *decoder) {
 	if c.Listen == c.Admin && !strings.HasSuffix(c.Listen, ":0") { // :0 picks a free port each time
 		v.errorf("admin", "must differ from listen (%s)", c.Listen)
 	}
-	v.positive("max_request_body", int64(c.MaxRequestBody))
-	v.positive("max_header_bytes", int64(c.MaxHeaderBytes))
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "json", "console")
 
@@ -81,7 +79,6 @@ func (v *validator) route(r *Route, f string, names map[string]string) {
 	}
 	v.compare(&r.Compare, f+".compare")
 	rec := &r.Record
-	v.positive(f+".record.max_body", int64(rec.MaxBody))
 	for i, h := range rec.Redact.Headers {
 		if !tokenRE.MatchString(h) {
 			v.errorf(fmt.Sprintf("%s.record.redact.headers[%d]", f, i), "bad header name %q", h)
@@ -227,7 +224,6 @@ func (v *validator) sinks(s *Sinks) {
 		if strings.TrimSpace(fs.Path) == "" {
 			v.errorf("sinks.file.path", "path is required")
 		}
-		v.positive("sinks.file.max_bytes", int64(fs.MaxBytes))
 		v.notNegative("sinks.file.keep", fs.Keep)
 		v.notNegative("sinks.file.buffer", fs.Buffer)
 	}
@@ -274,7 +270,6 @@ func (v *validator) sinks(s *Sinks) {
 	if strings.TrimSpace(k.Spool.Dir) == "" {
 		v.errorf("sinks.kafka.spool.dir", "a directory is required")
 	}
-	v.positive("sinks.kafka.spool.max_bytes", int64(k.Spool.MaxBytes))
 	v.oneOf("sinks.kafka.spool.fsync", k.Spool.Fsync, "always", "interval", "never")
 }
 
@@ -353,12 +348,6 @@ func (v *validator) notNegative(f string, n int) {
 func (v *validator) notNegativeFloat(f string, x float64) {
 	if x < 0 {
 		v.errorf(f, "%v must not be negative", x)
-	}
-}
-
-func (v *validator) positive(f string, n int64) {
-	if n <= 0 {
-		v.errorf(f, "must be larger than 0")
 	}
 }
 
