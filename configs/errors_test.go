@@ -102,6 +102,7 @@ func TestParseErrors(t *testing.T) {
 		{"size with trailing junk", base + "max_request_body: 16MiB5\n", []want{{"4:19", `bad size "16MiB5"`}}},
 		{"negative size", base + "max_request_body: -1\n", []want{{"4:19", "size -1 must not be negative"}}},
 		{"size too large", base + "max_request_body: 100000000TiB\n", []want{{"4:19", "is too large"}}},
+		{"integer size too large", base + "max_request_body: 99999999999999999999\n", []want{{"4:19", `size "99999999999999999999" is too large`}}},
 		{"size as a list", base + "    record: {max_body: [1]}\n", []want{{"4:24", "routes[0].record.max_body: expected a size"}}},
 
 		// Durations.

@@ -80,9 +80,9 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v := strings.TrimSpace(n.Value)
 	if n.ShortTag() == "!!int" {
-		i, err := strconv.ParseInt(strings.ReplaceAll(v, "_", ""), 0, 64)
-		if err != nil {
-			return nodeError(n, "size %s is too large", v)
+		var i int64
+		if err := n.Decode(&i); err != nil {
+			return nodeError(n, "size %s is out of range", v)
 		}
 		if i < 0 {
 			return nodeError(n, "size %s must not be negative", v)
