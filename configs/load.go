@@ -136,8 +136,8 @@ const (
 	DefaultSpoolDir        = "./spool"
 )
 
-// DefaultRedactHeaders are the headers written as "[redacted]" when record.redact.headers is left out.
-var DefaultRedactHeaders = []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"}
+// defaultRedactHeaders are the headers written as "[redacted]" when record.redact.headers is left out.
+var defaultRedactHeaders = []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"}
 
 func setDefaults(c *Config) {
 	str(&c.Listen, DefaultListen)
@@ -194,7 +194,7 @@ func setDefaults(c *Config) {
 		pct(&rec.Agreements, 1)
 		size(&rec.MaxBody, DefaultMaxBody)
 		if rec.Redact.Headers == nil {
-			rec.Redact.Headers = append([]string(nil), DefaultRedactHeaders...)
+			rec.Redact.Headers = append([]string(nil), defaultRedactHeaders...)
 		}
 	}
 	if c.Sinks.File == nil && c.Sinks.Kafka == nil {

@@ -188,3 +188,14 @@ func describe(n *yaml.Node) string {
 	}
 	return "an unknown node"
 }
+
+var (
+	_ yaml.Unmarshaler = (*Duration)(nil)
+	_ yaml.Unmarshaler = (*ByteSize)(nil)
+	_ yaml.Unmarshaler = (*Percent)(nil)
+	_ yaml.Marshaler   = Duration(0)
+	_ yaml.Marshaler   = ByteSize(0)
+	_ yaml.Marshaler   = Percent(0)
+	_ error            = (*Error)(nil)
+	_ error            = Errors(nil)
+)
