@@ -85,7 +85,7 @@ func TestParseErrors(t *testing.T) {
 		{"sample below 0%", cand + "        url: http://127.0.0.1:8502\n        sample: -5%\n", []want{{"7:17", "percentage -5% is outside 0-100%"}}},
 		{"sample bare integer", cand + "        url: http://127.0.0.1:8502\n        sample: 1\n",
 			[]want{{"7:17", `routes[0].candidates[0].sample: bare number 1 is ambiguous (1 could mean 1% or 100%)`}}},
-		{"sample bare quoted number", cand + "        url: http://127.0.0.1:8502\n        sample: \"50\"\n", []want{{"7:17", "50 could mean 50% or 5000%"}}},
+		{"sample bare quoted number", cand + "        url: http://127.0.0.1:8502\n        sample: \"50\"\n", []want{{"7:17", `bare number 50: shares are written as percentages, since a bare 1 could mean 1% or 100%; write "50%"`}}},
 		{"agreements bare float", base + "    record: {agreements: 0.5}\n", []want{{"4:26", "routes[0].record.agreements: bare number 0.5 is ambiguous (0.5 could mean 0.5% or 50%)"}}},
 		{"percentage not a number", base + "    record: {disagreements: lots%}\n", []want{{"4:29", `bad percentage "lots%"`}}},
 		{"noise above 100%", base + "    compare: {noise: {relative: 101%}}\n", []want{{"4:33", "routes[0].compare.noise.relative: percentage 101% is outside 0-100%"}}},

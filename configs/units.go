@@ -134,9 +134,13 @@ func (p *Percent) UnmarshalYAML(n *yaml.Node) error {
 	v := strings.TrimSpace(n.Value)
 	num, hasPct := strings.CutSuffix(v, "%")
 	if !hasPct {
-		if _, err := strconv.ParseFloat(v, 64); err == nil || n.ShortTag() == "!!int" || n.ShortTag() == "!!float" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err == nil && f >= 0 && f <= 1 {
 			return nodeError(n, "bare number %s is ambiguous (%s could mean %s%% or %s%%): write a percentage such as \"%s%%\"",
 				v, v, v, hundredfold(v), v)
+		}
+		if err == nil || n.ShortTag() == "!!int" || n.ShortTag() == "!!float" {
+			return nodeError(n, "bare number %s: shares are written as percentages, since a bare 1 could mean 1%% or 100%%; write \"%s%%\"", v, v)
 		}
 		return nodeError(n, "bad percentage %q: want a number followed by %%, such as 37%% or 0.5%%", n.Value)
 	}
