@@ -1,0 +1,262 @@
+package configs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads, parses, defaults and validates the config file at path. A config with problems
+// returns Errors naming each one as path:line:column.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse is Load for a config already in memory; name is used in error messages. On success every
+// defaulted field is filled in (see the field comments of Config). Otherwise the error is Errors,
+// listing every problem found with its line and column.
+func Parse(name string, data []byte) (cfg *Config, err error) {
+	root, perr := parseYAML(name, data)
+	if perr != nil {
+		return nil, Errors{perr}
+	}
+	d := newDecoder(name)
+	cfg = new(Config)
+	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
+	if d.steps >= maxDecodeSteps {
+		return nil, d.errs.sorted() // the partial config would only repeat the same problems
+	}
+	// Validate even after decode errors, so that one run reports every problem; fields that failed
+	// to decode are left out of validation (d.bad).
+	setDefaults(cfg)
+	validate(cfg, d)
+	if len(d.errs) > 0 {
+		return nil, d.errs.sorted()
+	}
+	return cfg, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// parseYAML returns the root node of the one document in data.
+func parseYAML(name string, data []byte) (root *yaml.Node, err *Error) {
+	defer func() {
+		// The YAML parser reports problems as errors; a panic is its bug, but a bad file must
+		// still not take the process down.
+		if r := recover(); r != nil {
+			root, err = nil, &Error{File: name, Line: 1, Msg: fmt.Sprintf("invalid YAML: %v", r)}
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if e := dec.Decode(&doc); e != nil {
+		if errors.Is(e, io.EOF) {
+			return nil, &Error{File: name, Line: 1, Column: 1, Msg: "empty config: want at least routes: with one route"}
+		}
+		return nil, yamlError(name, e)
+	}
+	var next yaml.Node
+	if e := dec.Decode(&next); e == nil {
+		return nil, &Error{File: name, Line: next.Line, Column: next.Column, Msg: "a second YAML document (---): a config file holds one"}
+	} else if !errors.Is(e, io.EOF) {
+		return nil, yamlError(name, e)
+	}
+	n := &doc
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil, &Error{File: name, Line: 1, Column: 1, Msg: "empty config: want at least routes: with one route"}
+		}
+		n = n.Content[0]
+	}
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil, &Error{File: name, Line: n.Line, Column: n.Column, Msg: "empty config: want at least routes: with one route"}
+	}
+	if n.Kind != yaml.MappingNode {
+		return nil, &Error{File: name, Line: n.Line, Column: n.Column, Msg: fmt.Sprintf("a config is a mapping (listen:, routes:, ...), got %s", describe(n))}
+	}
+	return n, nil
+}
+
+// yamlError turns a YAML syntax error ("yaml: line 3: ...") into an Error at that line.
+func yamlError(name string, e error) *Error {
+	msg := e.Error()
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if parserProblem(m[2]) {
+			// The YAML parser (unlike its scanner) reports 0-based lines: the line where the
+			// enclosing collection starts, or where the problem is.
+			line++
+		}
+		return &Error{File: name, Line: line, Msg: "YAML syntax: " + m[2]}
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	return &Error{File: name, Line: 1, Msg: "YAML syntax: " + msg}
+}
+
+// parserProblem tells the YAML parser's messages from its scanner's.
+func parserProblem(msg string) bool {
+	for _, p := range []string{"did not find expected", "found undefined tag handle", "found duplicate %", "found incompatible YAML"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Defaults for fields left out; the field comments of Config say the same.
+const (
+	DefaultListen          = "0.0.0.0:8080"
+	DefaultAdmin           = "127.0.0.1:9901"
+	DefaultMaxRequestBody  = 16 << 20
+	DefaultMaxHeaderBytes  = 16 << 10
+	DefaultReadTimeout     = 30 * time.Second
+	DefaultWriteTimeout    = 30 * time.Second
+	DefaultIdleTimeout     = 90 * time.Second
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultPrimaryTimeout  = 2 * time.Second
+	DefaultShadowTimeout   = 5 * time.Second
+	DefaultMaxConns        = 1024
+	DefaultConcurrency     = 64
+	DefaultQueue           = 1024
+	DefaultMaxBody         = 64 << 10
+	DefaultRecordsFile     = "./shadowproxy-records.jsonl"
+	DefaultSpoolDir        = "./spool"
+)
+
+// defaultRedactHeaders are the headers written as "[redacted]" when record.redact.headers is left out.
+var defaultRedactHeaders = []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"}
+
+func setDefaults(c *Config) {
+	str(&c.Listen, DefaultListen)
+	str(&c.Admin, DefaultAdmin)
+	size(&c.MaxRequestBody, DefaultMaxRequestBody)
+	size(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	dur(&c.ReadTimeout, DefaultReadTimeout)
+	dur(&c.WriteTimeout, DefaultWriteTimeout)
+	dur(&c.IdleTimeout, DefaultIdleTimeout)
+	dur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	if c.Reload.Watch == nil {
+		t := true
+		c.Reload.Watch = &t
+	}
+	dur(&c.Reload.Debounce, time.Second)
+	str(&c.Log.Level, "info")
+	str(&c.Log.Format, "json")
+	for i := range c.Routes {
+		r := &c.Routes[i]
+		str(&r.Match.PathPrefix, "/")
+		upstreamDefaults(&r.Primary)
+		if r.Secondary != nil {
+			upstreamDefaults(r.Secondary)
+		}
+		for j := range r.Candidates {
+			cd := &r.Candidates[j]
+			pct(&cd.Sample, 100)
+			dur(&cd.Timeout, DefaultShadowTimeout)
+			num(&cd.Concurrency, DefaultConcurrency)
+			num(&cd.Queue, DefaultQueue)
+		}
+		cmp := &r.Compare
+		str(&cmp.Format, "auto")
+		float(&cmp.Tolerance.Abs, 1e-6)
+		float(&cmp.Tolerance.Rel, 1e-4)
+		num(&cmp.MaxDiffs, 32)
+		num(&cmp.FieldLabels, 20)
+		pct(&cmp.Noise.Relative, 20)
+		pct(&cmp.Noise.Absolute, 0.03)
+		for k := range cmp.Rules {
+			rule := &cmp.Rules[k]
+			switch rule.Mode {
+			case "tolerance":
+				float(&rule.Abs, *cmp.Tolerance.Abs)
+				float(&rule.Rel, *cmp.Tolerance.Rel)
+			case "cosine":
+				float(&rule.MinSimilarity, 0.99)
+			case "text":
+				float(&rule.MaxDistance, 0)
+			}
+		}
+		rec := &r.Record
+		pct(&rec.Disagreements, 100)
+		pct(&rec.Agreements, 1)
+		size(&rec.MaxBody, DefaultMaxBody)
+		if rec.Redact.Headers == nil {
+			rec.Redact.Headers = append([]string(nil), defaultRedactHeaders...)
+		}
+	}
+	if c.Sinks.File == nil && c.Sinks.Kafka == nil {
+		c.Sinks.File = &FileSink{}
+	}
+	if f := c.Sinks.File; f != nil {
+		str(&f.Path, DefaultRecordsFile)
+		size(&f.MaxBytes, 256<<20)
+		num(&f.Keep, 4)
+		num(&f.Buffer, 4096)
+	}
+	if k := c.Sinks.Kafka; k != nil {
+		str(&k.Acks, "all")
+		str(&k.Compression, "none")
+		num(&k.BatchSize, 100)
+		dur(&k.BatchTimeout, 10*time.Millisecond)
+		str(&k.ClientID, "shadowproxy")
+		num(&k.Buffer, 4096)
+		str(&k.Spool.Dir, DefaultSpoolDir)
+		size(&k.Spool.MaxBytes, 1<<30)
+		str(&k.Spool.Fsync, "interval")
+		dur(&k.Spool.FsyncInterval, time.Second)
+	}
+}
+
+func upstreamDefaults(u *Upstream) {
+	dur(&u.Timeout, DefaultPrimaryTimeout)
+	num(&u.MaxConns, DefaultMaxConns)
+}
+
+func str(p *string, def string) {
+	if *p == "" {
+		*p = def
+	}
+}
+
+func num(p *int, def int) {
+	if *p == 0 {
+		*p = def
+	}
+}
+
+func size(p *ByteSize, def int64) {
+	if *p == 0 {
+		*p = ByteSize(def)
+	}
+}
+
+func dur(p *Duration, def time.Duration) {
+	if *p == 0 {
+		*p = Duration(def)
+	}
+}
+
+func pct(p **Percent, def float64) {
+	if *p == nil {
+		*p = PercentOf(def)
+	}
+}
+
+func float(p **float64, def float64) {
+	if *p == nil {
+		*p = &def
+	}
+}

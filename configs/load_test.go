@@ -1,0 +1,88 @@
+package configs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimalYAML = `
+routes:
+  - name: iris
+    primary: {url: "http://127.0.0.1:8501"}
+    candidates:
+      - {name: iris-v2, url: "http://127.0.0.1:8502"}
+`
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse("min.yaml", []byte(minimalYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	check("listen", c.Listen, "0.0.0.0:8080")
+	check("admin", c.Admin, "127.0.0.1:9901")
+	check("max_request_body", c.MaxRequestBody.Int(), 16<<20)
+	check("max_header_bytes", c.MaxHeaderBytes.Int(), 16<<10)
+	check("read_timeout", c.ReadTimeout.D(), 30*time.Second)
+	check("write_timeout", c.WriteTimeout.D(), 30*time.Second)
+	check("idle_timeout", c.IdleTimeout.D(), 90*time.Second)
+	check("shutdown_timeout", c.ShutdownTimeout.D(), 15*time.Second)
+	check("reload.watch", *c.Reload.Watch, true)
+	check("reload.debounce", c.Reload.Debounce.D(), time.Second)
+	check("log", c.Log, Log{Level: "info", Format: "json"})
+
+	r := c.Routes[0]
+	check("match.path_prefix", r.Match.PathPrefix, "/")
+	check("primary.timeout", r.Primary.Timeout.D(), 2*time.Second)
+	check("primary.max_conns", r.Primary.MaxConns, 1024)
+	check("secondary", r.Secondary, (*Upstream)(nil))
+	cd := r.Candidates[0]
+	check("sample", cd.Sample.Fraction(), 1.0)
+	check("candidate.timeout", cd.Timeout.D(), 5*time.Second)
+	check("concurrency", cd.Concurrency, 64)
+	check("queue", cd.Queue, 1024)
+	check("chaos", cd.Chaos, (*Chaos)(nil))
+	check("compare.format", r.Compare.Format, "auto")
+	check("tolerance.abs", *r.Compare.Tolerance.Abs, 1e-6)
+	check("tolerance.rel", *r.Compare.Tolerance.Rel, 1e-4)
+	check("max_diffs", r.Compare.MaxDiffs, 32)
+	check("field_labels", r.Compare.FieldLabels, 20)
+	check("noise.relative", r.Compare.Noise.Relative.Fraction(), 0.2)
+	check("noise.absolute", r.Compare.Noise.Absolute.Fraction(), 0.0003)
+	check("record.disagreements", r.Record.Disagreements.Fraction(), 1.0)
+	check("record.agreements", r.Record.Agreements.Fraction(), 0.01)
+	check("record.max_body", r.Record.MaxBody.Int(), 64<<10)
+	check("redact.headers", r.Record.Redact.Headers, []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"})
+
+	check("sinks.file", *c.Sinks.File, FileSink{Path: "./shadowproxy-records.jsonl", MaxBytes: 256 << 20, Keep: 4, Buffer: 4096})
+	check("sinks.kafka", c.Sinks.Kafka, (*KafkaSink)(nil))
+	check("summary", Summary(c), "ok: 1 route, 1 candidate, sinks: file(./shadowproxy-records.jsonl)")
+}
+
+func TestLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(minimalYAML+"listen: 127.0.0.1:0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:0" {
+		t.Errorf("listen = %q", c.Listen)
+	}
+	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"))
+	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "read config: ") {
+		t.Errorf("missing file: %v", err)
+	}
+}
