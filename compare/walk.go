@@ -406,7 +406,11 @@ func appendNode(dst []byte, n node, depth int) []byte {
 }
 
 // appendValue writes v as compact JSON; NaN and infinities become strings.
-func appendValue(dst []byte, v *fastjson.Value) []byte {
+func appendValue(dst []byte, v *fastjson.Value) []byte { return appendValueTok(dst, v, false) }
+
+// appendValueTok writes v as compact JSON; NaN and infinities become strings, or with bare set the
+// tokens NaN, Infinity and -Infinity (as TF Serving writes them).
+func appendValueTok(dst []byte, v *fastjson.Value, bare bool) []byte {
 	switch v.Type() {
 	case fastjson.TypeObject:
 		o, _ := v.Object()
@@ -419,7 +423,7 @@ func appendValue(dst []byte, v *fastjson.Value) []byte {
 			first = false
 			dst = appendJSONString(dst, k, "")
 			dst = append(dst, ':')
-			dst = appendValue(dst, vv)
+			dst = appendValueTok(dst, vv, bare)
 		})
 		return append(dst, '}')
 	case fastjson.TypeArray:
@@ -429,7 +433,7 @@ func appendValue(dst []byte, v *fastjson.Value) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendValue(dst, vv)
+			dst = appendValueTok(dst, vv, bare)
 		}
 		return append(dst, ']')
 	case fastjson.TypeString:
@@ -441,16 +445,25 @@ func appendValue(dst []byte, v *fastjson.Value) []byte {
 		case err != nil:
 			return appendJSONString(dst, v.MarshalTo(nil), "")
 		case math.IsNaN(f):
-			return append(dst, `"NaN"`...)
+			return appendTok(dst, "NaN", bare)
 		case math.IsInf(f, 1):
-			return append(dst, `"Infinity"`...)
+			return appendTok(dst, "Infinity", bare)
 		case math.IsInf(f, -1):
-			return append(dst, `"-Infinity"`...)
+			return appendTok(dst, "-Infinity", bare)
 		}
 		return v.MarshalTo(dst)
 	default:
 		return v.MarshalTo(dst)
 	}
+}
+
+func appendTok(dst []byte, tok string, bare bool) []byte {
+	if bare {
+		return append(dst, tok...)
+	}
+	dst = append(dst, '"')
+	dst = append(dst, tok...)
+	return append(dst, '"')
 }
 
 const hexDigits = "0123456789abcdef"
