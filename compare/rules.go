@@ -56,6 +56,19 @@ func isArray(n node) bool { return n.typ() == fastjson.TypeArray }
 
 // floats appends the numbers of array n to dst; ok is false when n holds a non-number.
 func floats(dst []float64, n node) ([]float64, bool) {
+	if n.dims == nil {
+		for _, e := range n.values() {
+			if e.Type() != fastjson.TypeNumber {
+				return dst, false
+			}
+			f, err := e.Float64()
+			if err != nil {
+				f = math.NaN()
+			}
+			dst = append(dst, f)
+		}
+		return dst, true
+	}
 	l := n.length()
 	for i := 0; i < l; i++ {
 		e := n.index(i)

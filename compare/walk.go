@@ -54,6 +54,15 @@ func (n node) index(i int) node {
 	return node{v: a[i]}
 }
 
+// values returns the elements of a JSON array node (not a tensor view), or nil.
+func (n node) values() []*fastjson.Value {
+	if n.dims != nil || n.v == nil {
+		return nil
+	}
+	a, _ := n.v.Array()
+	return a
+}
+
 // b2s returns b as a string without copying; the string lives as long as b's memory.
 func b2s(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
@@ -236,12 +245,20 @@ func (w *walker) structural(p, c node) {
 	case fastjson.TypeObject:
 		po, _ := p.v.Object()
 		co, _ := c.v.Object()
+		found := 0
 		po.Visit(func(k []byte, pv *fastjson.Value) {
 			key := b2s(k)
+			cv := co.Get(key)
+			if cv != nil {
+				found++
+			}
 			w.push(seg{kind: segKey, key: key})
-			w.walk(node{v: pv}, node{v: co.Get(key)})
+			w.walk(node{v: pv}, node{v: cv})
 			w.pop()
 		})
+		if found == co.Len() {
+			return // every candidate key was seen (keys are unique per object)
+		}
 		co.Visit(func(k []byte, cv *fastjson.Value) {
 			key := b2s(k)
 			if po.Get(key) != nil {
@@ -322,13 +339,15 @@ func (w *walker) equal(p, c node) bool {
 }
 
 func (w *walker) numbersEqual(a, b *fastjson.Value, t Tolerance) bool {
+	w.kp = a.MarshalTo(w.kp[:0])
+	w.kc = b.MarshalTo(w.kc[:0])
+	if bytes.Equal(w.kp, w.kc) { // same text: no need to read the numbers
+		return true
+	}
 	fa, ea := a.Float64()
 	fb, eb := b.Float64()
-	if ea != nil || eb != nil { // number text fastjson accepts but cannot read: compare the text
-		w.scratch = a.MarshalTo(w.scratch[:0])
-		n := len(w.scratch)
-		w.scratch = b.MarshalTo(w.scratch)
-		return bytes.Equal(w.scratch[:n], w.scratch[n:])
+	if ea != nil || eb != nil { // number text fastjson accepts but cannot read: the text differs
+		return false
 	}
 	return t.equal(fa, fb)
 }
