@@ -32,7 +32,8 @@
 //   - raw: bodies compared byte for byte (auto picks it when neither body looks like JSON).
 //   - json: structural diff of the whole body; the whole answer is one prediction.
 //   - tfserving: predict answers in row format {"predictions":[...]} or columnar format
-//     {"outputs":...}, classify and regress answers {"results":[...]}.
+//     {"outputs":...}, classify and regress answers {"result":[...]} (as TF Serving's REST
+//     documentation shows them; "results" is read the same).
 //   - kserve-v1: {"predictions":[...]}.
 //   - kserve-v2: the Open Inference Protocol (KServe v2, Triton, MLServer): outputs matched by name,
 //     data read by shape; id, model_name (MLServer suffixes it with a version), model_version and
@@ -50,13 +51,13 @@
 // Auto detection looks at the primary's body (the candidate's when the primary's says nothing):
 // outputs[] of objects with name and datatype or shape is kserve-v2; choices, or an object of
 // "chat.completion", "text_completion" or "list" with data, is openai; predictions holding an object
-// is mlflow; predictions, outputs or results is tfserving (kserve-v1 and MLflow list answers read
+// is mlflow; predictions, outputs or result(s) is tfserving (kserve-v1 and MLflow list answers read
 // the same); anything else json. Bare NaN, Infinity and -Infinity tokens (TF Serving) are read as
 // numbers in every format.
 //
 // # Predictions
 //
-// Each format defines its unit of prediction: an element of predictions, results, outputs (or row i
+// Each format defines its unit of prediction: an element of predictions, result(s), outputs (or row i
 // of every column of a columnar answer), of choices or data (openai), row i of the first dimension of
 // a kserve-v2 output. Result.Predictions counts those that agree and those with at least one
 // difference. Answers without a batch (json, raw) count as one prediction.
@@ -69,11 +70,11 @@
 // path of a difference (predictions[3].label) and Diff.Field the same with every index as [*]
 // (predictions[*].label), the metric label. Examples per format:
 //
-//	json        {"result":{"score":0.9,"at":"..."}}           result.score, result.at
+//	json        {"answer":{"score":0.9,"at":"..."}}           answer.score, answer.at
 //	tfserving   {"predictions":[{"scores":[...],"label":3}]}   predictions[*].scores, predictions[*].label
 //	            {"predictions":[[0.1,0.9],[0.8,0.2]]}          predictions[*] (each row)
 //	            {"outputs":{"scores":[[...]],"classes":[...]}} outputs.scores[*], outputs.classes[*]
-//	            {"results":[[["cat",0.9],["dog",0.1]]]}        results[*], results[*][0][0]
+//	            {"result":[[["cat",0.9],["dog",0.1]]]}         result[*], result[*][0][0] (top class)
 //	kserve-v1   {"predictions":[1,0,2]}                        predictions[*]
 //	kserve-v2   {"outputs":[{"name":"scores","shape":[2,3],"datatype":"FP32","data":[6 numbers]}]}
 //	            outputs.scores[*] (a row of 3), outputs.scores[*][*] (one number), outputs.scores

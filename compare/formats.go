@@ -17,7 +17,7 @@ type formatSpec struct {
 }
 
 var specs = map[string]formatSpec{
-	FormatTFServing: {units: []string{"predictions", "outputs", "results"}},
+	FormatTFServing: {units: []string{"predictions", "outputs", "result", "results"}},
 	FormatKServeV1:  {units: []string{"predictions"}},
 	FormatMLflow:    {units: []string{"predictions"}},
 	FormatOpenAI:    {units: []string{"choices", "data"}, ignored: []string{"id", "created", "usage", "system_fingerprint", "model"}},
@@ -34,7 +34,7 @@ func contains(list []string, s string) bool {
 }
 
 // payloadKeys are the keys that make an object with an "error" key an answer rather than an error.
-var payloadKeys = []string{"predictions", "outputs", "results", "choices", "data"}
+var payloadKeys = []string{"predictions", "outputs", "result", "results", "choices", "data"}
 
 // isErrorObject reports an error answer with a 2xx status: an object with a non-null "error" and
 // no prediction payload.
@@ -83,8 +83,13 @@ func detect(v *fastjson.Value) string {
 		}
 		return FormatTFServing
 	}
-	if v.Get("outputs") != nil || v.Get("results") != nil {
+	if v.Get("outputs") != nil {
 		return FormatTFServing
+	}
+	for _, k := range []string{"result", "results"} {
+		if r := v.Get(k); r != nil && r.Type() == fastjson.TypeArray {
+			return FormatTFServing
+		}
 	}
 	return FormatJSON
 }
@@ -160,6 +165,9 @@ func (w *walker) run(primary, candidate Response) Result {
 			*side.js, *side.err = body, isErr
 		}
 	}
+	if pErr || cErr {
+		return errorResult(format, pErr, cErr)
+	}
 	pv, err := w.pp.ParseBytes(tolerant(&w.tmpP, pj))
 	if err != nil {
 		return Result{Outcome: Unparseable, Format: format, Reason: shortReason("primary: ", err)}
@@ -168,23 +176,19 @@ func (w *walker) run(primary, candidate Response) Result {
 	if err != nil {
 		return Result{Outcome: Unparseable, Format: format, Reason: shortReason("candidate: ", err)}
 	}
-	if format == FormatAuto {
+	auto := format == FormatAuto
+	if auto {
 		format = detect(pv)
-		if format == FormatJSON && !isErrorObject(pv) {
+		if format == FormatJSON {
 			format = detect(cv)
 		}
 	}
 	res.Format = format
-	if format != FormatJSON {
-		pErr = pErr || isErrorObject(pv)
-		cErr = cErr || isErrorObject(cv)
-		switch {
-		case pErr && cErr:
-			return Result{Outcome: Agree, Format: format, Reason: "both answered an error object"}
-		case pErr:
-			return Result{Outcome: PrimaryError, Format: format, Reason: "primary answered an error object"}
-		case cErr:
-			return Result{Outcome: CandidateError, Format: format, Reason: "candidate answered an error object"}
+	// Error objects count in the model-server formats, and under auto (where {"error":...} alone
+	// is detected as json).
+	if format != FormatJSON || auto {
+		if pErr, cErr = isErrorObject(pv), isErrorObject(cv); pErr || cErr {
+			return errorResult(format, pErr, cErr)
 		}
 	}
 	switch format {
@@ -197,6 +201,16 @@ func (w *walker) run(primary, candidate Response) Result {
 		w.root(specs[format], format, pv, cv)
 	}
 	return w.finish()
+}
+
+func errorResult(format string, pErr, cErr bool) Result {
+	switch {
+	case pErr && cErr:
+		return Result{Outcome: Agree, Format: format, Reason: "both answered an error object"}
+	case pErr:
+		return Result{Outcome: PrimaryError, Format: format, Reason: "primary answered an error object"}
+	}
+	return Result{Outcome: CandidateError, Format: format, Reason: "candidate answered an error object"}
 }
 
 // finish turns the walk's state into the Result.

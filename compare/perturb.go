@@ -19,7 +19,7 @@ const (
 // Perturb damages the predictions of a JSON answer of a known format, for chaos drills: it returns
 // a new body and true, or body itself and false when it changed nothing (unknown mode, raw or
 // unparseable body, no predictions found, an OpenAI stream). Format is one of New's formats (auto
-// detects). Only prediction payloads change: predictions, outputs, results (tfserving, kserve-v1,
+// detects). Only prediction payloads change: predictions, outputs, result(s) (tfserving, kserve-v1,
 // mlflow), outputs[].data (kserve-v2), choices[].message.content, choices[].text and
 // data[].embedding (openai); under json the whole answer. Body must be the JSON part only (for
 // Triton's binary extension, Body[:JSONLength]: binary tensors are left as they are, and the caller
@@ -54,7 +54,7 @@ func Perturb(body []byte, format string, mode string, rnd func() float64, scale 
 			pt.value(v, func(nv *fastjson.Value) { v = nv })
 			break
 		}
-		for _, k := range []string{"predictions", "outputs", "results"} {
+		for _, k := range []string{"predictions", "outputs", "result", "results"} {
 			pt.key(v, k)
 		}
 	case FormatKServeV2:
