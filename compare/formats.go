@@ -266,7 +266,7 @@ func (w *walker) root(spec formatSpec, format string, pv, cv *fastjson.Value) {
 	co, _ := cv.Object()
 	po.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if contains(spec.ignored, key) {
+		if contains(spec.ignored, key) || po.Get(key) != v {
 			return
 		}
 		w.unitDepth = -1
@@ -295,10 +295,11 @@ func (w *walker) root(spec formatSpec, format string, pv, cv *fastjson.Value) {
 // readShape appends the shape of a kserve-v2 output; ok is false when it is not a list of
 // non-negative integers.
 func readShape(dst []int, out *fastjson.Value) ([]int, bool) {
-	a, err := out.Get("shape").Array()
-	if err != nil {
+	shape := out.Get("shape")
+	if shape == nil || shape.Type() != fastjson.TypeArray {
 		return dst, false
 	}
+	a, _ := shape.Array()
 	for _, d := range a {
 		n, err := d.Int()
 		if err != nil || n < 0 {
@@ -355,13 +356,28 @@ func tensor(data *fastjson.Value, dims []int, shapeOK bool) node {
 	return node{flat: flat, dims: dims}
 }
 
-func outputByName(outs []*fastjson.Value, name []byte) *fastjson.Value {
+// outputByName returns the nth (from 0) output called name.
+func outputByName(outs []*fastjson.Value, name []byte, nth int) *fastjson.Value {
 	for _, o := range outs {
 		if bytes.Equal(o.GetStringBytes("name"), name) {
-			return o
+			if nth == 0 {
+				return o
+			}
+			nth--
 		}
 	}
 	return nil
+}
+
+// nthName counts the outputs before outs[i] called like it.
+func nthName(outs []*fastjson.Value, i int) int {
+	name, n := outs[i].GetStringBytes("name"), 0
+	for _, o := range outs[:i] {
+		if bytes.Equal(o.GetStringBytes("name"), name) {
+			n++
+		}
+	}
+	return n
 }
 
 // binaryRange returns the bytes of output out in a Triton binary tail: outputs with
@@ -388,27 +404,28 @@ func binaryRange(outs []*fastjson.Value, out *fastjson.Value, tail []byte) ([]by
 // v2 compares Open Inference Protocol answers: outputs matched by name, data read by shape.
 func (w *walker) v2(pv, cv *fastjson.Value, ptail, ctail []byte) {
 	spec := specs[FormatKServeV2]
-	pa, perr := pv.Get("outputs").Array()
-	ca, cerr := cv.Get("outputs").Array()
-	if pv.Type() != fastjson.TypeObject || cv.Type() != fastjson.TypeObject || perr != nil || cerr != nil {
+	po, co := pv.Get("outputs"), cv.Get("outputs")
+	if po == nil || co == nil || po.Type() != fastjson.TypeArray || co.Type() != fastjson.TypeArray {
 		w.root(spec, FormatKServeV2, pv, cv)
 		return
 	}
+	pa, _ := po.Array()
+	ca, _ := co.Array()
 	// Everything but outputs compares as usual.
-	po, _ := pv.Object()
-	co, _ := cv.Object()
-	po.Visit(func(k []byte, v *fastjson.Value) {
+	pobj, _ := pv.Object()
+	cobj, _ := cv.Object()
+	pobj.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if key == "outputs" || contains(spec.ignored, key) {
+		if key == "outputs" || contains(spec.ignored, key) || pobj.Get(key) != v {
 			return
 		}
 		w.push(seg{kind: segKey, key: key})
-		w.walk(node{v: v}, node{v: co.Get(key)})
+		w.walk(node{v: v}, node{v: cobj.Get(key)})
 		w.pop()
 	})
-	co.Visit(func(k []byte, v *fastjson.Value) {
+	cobj.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if key == "outputs" || contains(spec.ignored, key) || po.Get(key) != nil {
+		if key == "outputs" || contains(spec.ignored, key) || pobj.Get(key) != nil {
 			return
 		}
 		w.push(seg{kind: segKey, key: key})
@@ -424,22 +441,29 @@ func (w *walker) v2(pv, cv *fastjson.Value, ptail, ctail []byte) {
 			w.push(seg{kind: segKey, key: b2s(name)})
 		}
 		if !w.ignored() {
-			c := outputByName(ca, name)
-			if name == nil && i < len(ca) {
+			var c *fastjson.Value
+			switch {
+			case name != nil:
+				c = outputByName(ca, name, nthName(pa, i))
+			case i < len(ca):
 				c = ca[i]
 			}
 			w.output(pa, ca, p, c, ptail, ctail)
 		}
 		w.pop()
 	}
-	for _, c := range ca {
+	for j, c := range ca {
 		name := c.GetStringBytes("name")
-		if name == nil || outputByName(pa, name) != nil {
+		key := seg{kind: segIndex, idx: j}
+		if name != nil {
+			key = seg{kind: segKey, key: b2s(name)}
+		}
+		if (name == nil && j < len(pa)) || (name != nil && outputByName(pa, name, nthName(ca, j)) != nil) {
 			continue
 		}
-		w.push(seg{kind: segKey, key: b2s(name)})
+		w.push(key)
 		if !w.ignored() {
-			w.setShape("output " + strconv.Quote(string(name)) + " only in candidate")
+			w.setShape("output only in candidate")
 			w.mismatch(node{}, node{v: c}, "missing in primary")
 		}
 		w.pop()
@@ -483,7 +507,7 @@ func (w *walker) output(pa, ca []*fastjson.Value, p, c *fastjson.Value, ptail, c
 // binary compares Triton binary tensor data byte for byte, per row of the first dimension.
 func (w *walker) binary(pb, cb []byte) {
 	rows := 1
-	if len(w.dimsP) > 0 {
+	if len(w.dimsP) > 0 && w.dimsP[0] > 0 && w.dimsP[0] <= len(pb) {
 		rows = w.dimsP[0]
 	}
 	w.unitDepth = len(w.stack)

@@ -113,6 +113,9 @@ func (pt *perturber) noise() float64 {
 // tensor perturbs a kserve-v2 output's flat data row by row (rows of the first dimension).
 func (pt *perturber) tensor(out *fastjson.Value) {
 	data := out.Get("data")
+	if data == nil {
+		return
+	}
 	flat, err := data.Array()
 	dims, ok := readShape(nil, out)
 	if err != nil || !ok || len(dims) < 2 || !allNumbers(flat) || !pt.flip {

@@ -248,6 +248,9 @@ func (w *walker) structural(p, c node) {
 		found := 0
 		po.Visit(func(k []byte, pv *fastjson.Value) {
 			key := b2s(k)
+			if po.Get(key) != pv {
+				return // a duplicate key: the first one wins, on both sides
+			}
 			cv := co.Get(key)
 			if cv != nil {
 				found++
@@ -257,7 +260,7 @@ func (w *walker) structural(p, c node) {
 			w.pop()
 		})
 		if found == co.Len() {
-			return // every candidate key was seen (keys are unique per object)
+			return // every candidate key was seen
 		}
 		co.Visit(func(k []byte, cv *fastjson.Value) {
 			key := b2s(k)
@@ -470,7 +473,12 @@ func appendValueTok(dst []byte, v *fastjson.Value, bare bool) []byte {
 		case math.IsInf(f, -1):
 			return appendTok(dst, "-Infinity", bare)
 		}
-		return v.MarshalTo(dst)
+		n := len(dst)
+		dst = v.MarshalTo(dst)
+		if !validNumber(dst[n:]) { // text fastjson accepts but JSON does not, like 00 or +1
+			dst = strconv.AppendFloat(dst[:n], f, 'g', -1, 64)
+		}
+		return dst
 	default:
 		return v.MarshalTo(dst)
 	}
@@ -512,4 +520,44 @@ func appendJSONString(dst, s []byte, suffix string) []byte {
 	}
 	dst = append(dst, suffix...)
 	return append(dst, '"')
+}
+
+// validNumber reports whether b is a number as JSON's grammar writes it.
+func validNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || b[i] < '0' || b[i] > '9' {
+			return false
+		}
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(b)
 }
