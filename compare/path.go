@@ -141,7 +141,7 @@ func appendPath(dst []byte, stack []seg, field bool) []byte {
 				dst = append(dst, ']')
 			}
 		default:
-			if s.key == "" || strings.ContainsAny(s.key, ".[]\"") || s.key == "*" {
+			if s.key == "" || strings.ContainsAny(s.key, ".[]\"") || s.key == "*" || (i == 0 && s.key[0] == '$') {
 				dst = append(dst, '[')
 				dst = strconv.AppendQuote(dst, s.key)
 				dst = append(dst, ']')

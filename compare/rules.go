@@ -365,17 +365,13 @@ func (w *walker) text(r *compiledRule, p, c node) {
 	if runesEqual(w.ra, w.rb) {
 		return
 	}
-	var d float64 = 1
-	if r.MaxDistance > 0 {
-		d = w.distance(w.ra, w.rb)
-		if d <= r.MaxDistance {
-			return
-		}
+	if r.MaxDistance > 0 && w.within(w.ra, w.rb, int(r.MaxDistance*float64(max(len(w.ra), len(w.rb))))) {
+		return
 	}
 	if w.keep() {
 		reason := "text"
 		if r.MaxDistance > 0 {
-			reason = fmt.Sprintf("text distance %.3f > %g", d, r.MaxDistance)
+			reason = fmt.Sprintf("text distance > %g", r.MaxDistance)
 		}
 		w.addDiff(marshalNode(p), marshalNode(c), reason)
 	}
@@ -393,33 +389,51 @@ func runesEqual(a, b []rune) bool {
 	return true
 }
 
-// distance is the Levenshtein distance of a and b divided by the longer length.
-func (w *walker) distance(a, b []rune) float64 {
-	if len(a) < len(b) {
-		a, b = b, a
-	}
-	if len(a) == 0 {
-		return 0
+// within reports whether the Levenshtein distance of a and b is at most k, computing only the
+// diagonal band of width k (O(len*k) time, one row of memory).
+func (w *walker) within(a, b []rune, k int) bool {
+	const inf = 1 << 30
+	la, lb := len(a), len(b)
+	if la-lb > k || lb-la > k {
+		return false
 	}
 	w.lev = w.lev[:0]
-	for j := 0; j <= len(b); j++ {
-		w.lev = append(w.lev, j)
+	for j := 0; j <= lb+1; j++ {
+		v := j
+		if j > k {
+			v = inf
+		}
+		w.lev = append(w.lev, v)
 	}
 	row := w.lev
-	for i := 1; i <= len(a); i++ {
-		prev := row[0]
-		row[0] = i
-		for j := 1; j <= len(b); j++ {
-			cur := row[j]
+	for i := 1; i <= la; i++ {
+		lo, hi := max(1, i-k), min(lb, i+k)
+		diag := row[lo-1] // D[i-1][lo-1]
+		switch {
+		case lo > 1:
+			row[lo-1] = inf // D[i][lo-1] lies outside the band
+		case i <= k:
+			row[0] = i
+		default:
+			row[0] = inf
+		}
+		best := row[lo-1]
+		for j := lo; j <= hi; j++ {
+			up := row[j]
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			row[j] = min(row[j]+1, row[j-1]+1, prev+cost)
-			prev = cur
+			v := min(up+1, row[j-1]+1, diag+cost)
+			diag, row[j] = up, v
+			best = min(best, v)
+		}
+		row[hi+1] = inf
+		if best > k {
+			return false
 		}
 	}
-	return float64(row[len(b)]) / float64(len(a))
+	return row[lb] <= k
 }
 
 // set compares two arrays as unordered multisets (elements equal within the current tolerance).
