@@ -2,7 +2,7 @@ package compare
 
 import (
 	"bytes"
-	"encoding/binary"
+	"encoding/hex"
 	"strconv"
 
 	"github.com/valyala/fastjson"
@@ -534,10 +534,11 @@ func (w *walker) binary(pb, cb []byte) {
 	w.unitDepth = -1
 }
 
+// binSummary describes binary tensor bytes as a JSON string: the size and the first 16 bytes in hex.
 func binSummary(b []byte) []byte {
-	s := "<" + strconv.Itoa(len(b)) + " bytes"
-	if len(b) >= 4 {
-		s += ", first word 0x" + strconv.FormatUint(uint64(binary.LittleEndian.Uint32(b)), 16)
+	s := "<" + strconv.Itoa(len(b)) + " bytes: " + hex.EncodeToString(b[:min(len(b), 16)])
+	if len(b) > 16 {
+		s += "..."
 	}
 	return strconv.AppendQuote(nil, s+">")
 }
