@@ -1,0 +1,97 @@
+package compare
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// typical1KB returns a TF Serving row-format answer of about 1 KiB: 8 predictions, each with 10
+// class probabilities, a label and a class name. With bump, the candidate's numbers move
+// by bump (2e-6: a different last digit, within the tolerance).
+func typical1KB(bump float64) []byte {
+	var b strings.Builder
+	b.WriteString(`{"model_version":"3","predictions":[`)
+	for i := range 8 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"probabilities":[`)
+		for j := range 10 {
+			if j > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%.6f", float64((i+j)%10)/45+bump)
+		}
+		fmt.Fprintf(&b, `],"class_id":%d,"class":"class-%d"}`, (i+9)%10, (i+9)%10)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+func benchComparator(tb testing.TB) *Comparator {
+	c, err := New(Options{
+		Format:    FormatAuto,
+		Ignore:    []string{"model_version"},
+		Tolerance: Tolerance{Abs: 1e-6, Rel: 1e-4},
+		Rules:     []Rule{{Path: "predictions[*].probabilities", Mode: "argmax"}},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func BenchmarkCompare1KBAgree(b *testing.B) {
+	c := benchComparator(b)
+	p := Response{Status: 200, ContentType: []byte("application/json"), Body: typical1KB(0)}
+	q := Response{Status: 200, ContentType: []byte("application/json"), Body: typical1KB(2e-6)}
+	b.SetBytes(int64(len(p.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := c.Compare(p, q); r.Outcome != Agree {
+			b.Fatal(r.Outcome)
+		}
+	}
+}
+
+func BenchmarkCompare1KBStructural(b *testing.B) {
+	c, _ := New(Options{Tolerance: Tolerance{Abs: 1e-5, Rel: 1e-4}})
+	p := Response{Status: 200, Body: typical1KB(0)}
+	q := Response{Status: 200, Body: typical1KB(2e-6)}
+	b.SetBytes(int64(len(p.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Compare(p, q)
+	}
+}
+
+func BenchmarkCompare1KBDisagree(b *testing.B) {
+	c := benchComparator(b)
+	p := Response{Status: 200, Body: typical1KB(0)}
+	q := Response{Status: 200, Body: flipped1KB()}
+	b.SetBytes(int64(len(p.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Compare(p, q)
+	}
+}
+
+func BenchmarkCompare1KBParallel(b *testing.B) {
+	c := benchComparator(b)
+	p := Response{Status: 200, Body: typical1KB(0)}
+	q := Response{Status: 200, Body: typical1KB(2e-6)}
+	b.SetBytes(int64(len(p.Body)))
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			c.Compare(p, q)
+		}
+	})
+}
+
+// flipped1KB is typical1KB with the argmax of every other prediction moved.
+func flipped1KB() []byte {
+	b, _ := Perturb(typical1KB(0), FormatTFServing, PerturbFlip, func() float64 { return 0.3 }, 0)
+	return b
+}
