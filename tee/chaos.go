@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/shadowproxy/shadowproxy/compare"
 )
 
 // Chaos injects faults into a candidate's answers before they are compared, so operators can rehearse
@@ -53,11 +55,11 @@ func (c *candidate) injectChaos(resp *fasthttp.Response, lat *time.Duration) str
 		resp.SetBodyString(`{"error":"shadowproxy chaos: injected failure"}`)
 		kinds = append(kinds, "error")
 	case chance(c.chaos.FlipRate):
-		if c.mutate(resp, "flip", 0) {
+		if c.mutate(resp, compare.PerturbFlip, 0) {
 			kinds = append(kinds, "flip")
 		}
 	case chance(c.chaos.PerturbRate):
-		if c.mutate(resp, "perturb", c.chaos.Perturb) {
+		if c.mutate(resp, compare.PerturbNoise, c.chaos.Perturb) {
 			kinds = append(kinds, "perturb")
 		}
 	}
@@ -67,7 +69,15 @@ func (c *candidate) injectChaos(resp *fasthttp.Response, lat *time.Duration) str
 	return strings.Join(kinds, ",")
 }
 
-// mutate changes the predictions in resp's body; it reports whether anything changed.
+// mutate changes the predictions in resp's body (compare.Perturb); it reports whether anything changed.
+// Answers with Triton's binary tensors are left alone.
 func (c *candidate) mutate(resp *fasthttp.Response, mode string, scale float64) bool {
-	return false // wired to compare's perturbation once it lands
+	if jsonLength(&resp.Header) > 0 {
+		return false
+	}
+	out, ok := compare.Perturb(resp.Body(), c.chaos.Format, mode, rand.Float64, scale)
+	if ok {
+		resp.SetBody(out)
+	}
+	return ok
 }

@@ -18,7 +18,17 @@ import (
 	"github.com/shadowproxy/shadowproxy/sink"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// fasthttp keeps process-wide goroutines (the default dialer's address cache cleaner, the server date
+// updater) and parks two that end on their own timers after the last connection (the client's
+// idle-connection cleaner, the server's worker-pool cleaner). None of them is started by the tee.
+var fasthttpTimers = []goleak.Option{
+	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
+	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
+	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+}
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, fasthttpTimers...) }
 
 // serve starts a fasthttp model server on loopback and returns its URL.
 func serve(t *testing.T, h fasthttp.RequestHandler) string {
@@ -365,5 +375,49 @@ func TestParseFieldPathErrors(t *testing.T) {
 		if _, err := parseFieldPath(s); err == nil {
 			t.Errorf("parseFieldPath(%q) = nil error", s)
 		}
+	}
+}
+
+func TestTeeChaos(t *testing.T) {
+	same := func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"predictions":[{"label":1,"scores":[0.1,0.8,0.1]}]}`)
+	}
+	tests := []struct {
+		name   string
+		chaos  Chaos
+		kind   string
+		result string
+	}{
+		{"flip", Chaos{FlipRate: 1, Format: "tfserving"}, "flip", "disagree"},
+		{"error", Chaos{ErrorRate: 1}, "error", "candidate_error"},
+		{"latency", Chaos{Latency: 10 * time.Millisecond}, "latency", "agree"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms := &memorySink{}
+			tee := newTestTee(t, prometheus.NewRegistry(), Options{
+				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: serve(t, same)}, Sample: 1, Chaos: tt.chaos}},
+				Record:     RecordOptions{Disagreements: 1},
+				Sink:       ms,
+			})
+			const n = 5
+			for i := range n {
+				req, resp := exchange(itoa(i), `{}`, `{"predictions":[{"label":1,"scores":[0.1,0.8,0.1]}]}`)
+				tee.Offer(req, resp, 0)
+			}
+			closeTee(t, tee)
+			if got := testutil.ToFloat64(tee.metrics.chaos.WithLabelValues("iris", "c", tt.kind)); got != n {
+				t.Errorf("chaos %s = %v, want %d", tt.kind, got, n)
+			}
+			if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", tt.result)); got != n {
+				t.Errorf("%s = %v, want %d", tt.result, got, n)
+			}
+			for _, r := range ms.records() {
+				if !strings.Contains(r.Chaos, tt.kind) {
+					t.Errorf("record does not say chaos %s was injected: %q", tt.kind, r.Chaos)
+				}
+			}
+		})
 	}
 }

@@ -2,11 +2,7 @@ package compare
 
 import "math"
 
-// TEMPORARY until the compare and obs branches merge.
-func Significant(candidateRate, noiseRate, rel, abs float64) bool {
-	return candidateRate > noiseRate*(1+rel)+abs
-}
-
+// TEMPORARY until the obs branch merges.
 func Wilson(s, n int64, z float64) (float64, float64) {
 	p := float64(s) / float64(n)
 	d := 1 + z*z/float64(n)
