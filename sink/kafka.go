@@ -59,6 +59,9 @@ type KafkaOptions struct {
 	// MaxInFlight is how many records may be in the Kafka writer, not yet acknowledged. Beyond it
 	// records go to the spool (or wait, without a spool). The default is 10000.
 	MaxInFlight int
+	// RetryBackoff is the longest wait between failed attempts to replay the spool; waits grow
+	// exponentially from 100 ms up to it, with jitter. The default is 5 s.
+	RetryBackoff time.Duration
 	// Spool is the durable disk spool for records Kafka cannot take now. Without Spool.Dir records
 	// are dropped when Kafka fails them (reason kafka_error).
 	Spool SpoolOptions
@@ -113,6 +116,13 @@ func (o *KafkaOptions) clientID() string {
 		return o.ClientID
 	}
 	return "shadowproxy"
+}
+
+func (o *KafkaOptions) retryBackoff() time.Duration {
+	if o.RetryBackoff > 0 {
+		return o.RetryBackoff
+	}
+	return 5 * time.Second
 }
 
 func (o *KafkaOptions) buffer() int {
@@ -603,7 +613,7 @@ func (k *Kafka) replay() {
 		return
 	}
 	ctx := k.replayCtx
-	bo := backoff{min: 100 * time.Millisecond, max: 5 * time.Second}
+	bo := backoff{min: min(100*time.Millisecond, k.opts.retryBackoff()), max: k.opts.retryBackoff()}
 	draining := false
 	for ctx.Err() == nil {
 		frames, end := k.spool.read(k.opts.batchSize(), 1<<20)
@@ -643,6 +653,11 @@ func (k *Kafka) replay() {
 			}
 			k.kafkaError(err, len(frames))
 			select {
+			case <-k.drain:
+				return // closing while Kafka fails: the records stay in the spool
+			default:
+			}
+			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(bo.next()):
@@ -672,7 +687,8 @@ func (k *Kafka) collectStats() {
 }
 
 // Close stops taking records, sends what is buffered (to Kafka or the spool), waits for the Kafka
-// writer, replays the spool while Kafka takes it and ctx lasts, then closes the spool. Records still
+// writer, replays the spool while Kafka takes it and ctx lasts (it stops at the first failed
+// attempt), then closes the spool. Records still
 // in the spool stay on disk for the next sink on the same directory. If ctx ends while the writer
 // still holds records, they are spooled (and may be sent twice) or, without a spool, counted as
 // dropped (reason close_timeout); the writer's goroutines then end on their own retry limit.
