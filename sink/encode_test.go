@@ -200,6 +200,9 @@ func TestCap(t *testing.T) {
 }
 
 func TestEncodeAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	r := testRecord("req-1")
 	buf := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { buf = Encode(buf[:0], r) }); n != 0 {
