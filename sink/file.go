@@ -97,6 +97,7 @@ func NewFile(opts FileOptions) (*File, error) {
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
+	s.metrics.init(s.name)
 	if err := s.open(); err != nil {
 		return nil, err
 	}

@@ -62,6 +62,9 @@ type KafkaOptions struct {
 	// RetryBackoff is the longest wait between failed attempts to replay the spool; waits grow
 	// exponentially from 100 ms up to it, with jitter. The default is 5 s.
 	RetryBackoff time.Duration
+	// MaxInFlightBytes bounds the bytes of the records in the Kafka writer, with MaxInFlight.
+	// The default is 64 MiB.
+	MaxInFlightBytes int64
 	// Spool is the durable disk spool for records Kafka cannot take now. Without Spool.Dir records
 	// are dropped when Kafka fails them (reason kafka_error).
 	Spool SpoolOptions
@@ -118,6 +121,13 @@ func (o *KafkaOptions) clientID() string {
 	return "shadowproxy"
 }
 
+func (o *KafkaOptions) maxInFlightBytes() int64 {
+	if o.MaxInFlightBytes > 0 {
+		return o.MaxInFlightBytes
+	}
+	return 64 << 20
+}
+
 func (o *KafkaOptions) retryBackoff() time.Duration {
 	if o.RetryBackoff > 0 {
 		return o.RetryBackoff
@@ -162,9 +172,11 @@ type Kafka struct {
 	spool     *spool        // nil without Spool.Dir
 	sem       chan struct{} // one token per record in the async writer, MaxInFlight in all
 
-	pendMu sync.Mutex
-	pend   map[uint64]pending // records in the async writer, by Message.WriterData
-	seq    uint64
+	pendMu    sync.Mutex
+	pendCond  *sync.Cond         // on pendMu: pendBytes went down
+	pend      map[uint64]pending // records in the async writer, by Message.WriterData
+	pendBytes int64              // bytes of the values in pend
+	seq       uint64
 
 	failing   sync.Mutex // guards down
 	down      bool
@@ -228,6 +240,8 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	if k.log == nil {
 		k.log = zap.NewNop()
 	}
+	k.pendCond = sync.NewCond(&k.pendMu)
+	k.metrics.init(k.name)
 	k.transport = &kafka.Transport{
 		ClientID:    opts.clientID(),
 		TLS:         opts.TLS,
@@ -367,21 +381,42 @@ func (k *Kafka) pump() {
 		}
 		size = (size*7 + len(value)) / 8
 		if k.spool != nil {
-			if k.spool.pendingRecords() > 0 {
-				k.toSpool(value)
-				continue
-			}
-			select {
-			case k.sem <- struct{}{}:
-			default:
-				k.toSpool(value) // Kafka is slower than the record rate
+			if k.spool.pendingRecords() > 0 || !k.reserve(len(value)) {
+				k.toSpool(value) // in order behind the spool, or Kafka is slower than the record rate
 				continue
 			}
 		} else {
-			k.sem <- struct{}{} // without a spool, wait; Write drops when the buffer fills
+			k.reserveWait(len(value)) // without a spool, wait; Write drops when the buffer fills
 		}
 		k.send(rec, value)
 	}
+}
+
+// reserve takes an in-flight slot for a value of n bytes if one is free.
+func (k *Kafka) reserve(n int) bool {
+	k.pendMu.Lock()
+	defer k.pendMu.Unlock()
+	if k.pendBytes > 0 && k.pendBytes+int64(n) > k.opts.maxInFlightBytes() {
+		return false
+	}
+	select {
+	case k.sem <- struct{}{}:
+		k.pendBytes += int64(n)
+		return true
+	default:
+		return false
+	}
+}
+
+// reserveWait takes an in-flight slot for a value of n bytes, waiting for completions.
+func (k *Kafka) reserveWait(n int) {
+	k.pendMu.Lock()
+	for k.pendBytes > 0 && k.pendBytes+int64(n) > k.opts.maxInFlightBytes() {
+		k.pendCond.Wait()
+	}
+	k.pendBytes += int64(n)
+	k.pendMu.Unlock()
+	k.sem <- struct{}{}
 }
 
 // encode returns the message value of rec, a fresh slice of at most MaxMessageBytes, or nil after
@@ -496,6 +531,7 @@ func (k *Kafka) completion(msgs []kafka.Message, err error) {
 			continue // already spooled by a Close that ran out of time
 		}
 		delete(k.pend, seq)
+		k.pendBytes -= int64(len(p.value))
 		<-k.sem
 		if oldest.IsZero() || p.start.Before(oldest) {
 			oldest = p.start
@@ -513,6 +549,7 @@ func (k *Kafka) completion(msgs []kafka.Message, err error) {
 		}
 		failed = append(failed, p.value)
 	}
+	k.pendCond.Broadcast()
 	k.pendMu.Unlock()
 	if !oldest.IsZero() {
 		k.metrics.KafkaWriteDuration.Observe(time.Since(oldest).Seconds())
@@ -616,7 +653,7 @@ func (k *Kafka) replay() {
 	bo := backoff{min: min(100*time.Millisecond, k.opts.retryBackoff()), max: k.opts.retryBackoff()}
 	draining := false
 	for ctx.Err() == nil {
-		frames, end := k.spool.read(k.opts.batchSize(), 1<<20)
+		frames, end := k.spool.read(10*k.opts.batchSize(), 4<<20)
 		if len(frames) == 0 {
 			if draining && k.spool.pendingRecords() == 0 {
 				return
@@ -748,6 +785,8 @@ func (k *Kafka) spoolPending() {
 		delete(k.pend, seq)
 		left = append(left, p.value)
 	}
+	k.pendBytes = 0
+	k.pendCond.Broadcast()
 	k.pendMu.Unlock()
 	for _, v := range left {
 		if k.spool == nil {

@@ -135,6 +135,10 @@ func TestKafkaRecordsArriveAsEncoded(t *testing.T) {
 			if got := records(m, "kafka", OutcomeWritten); got != n {
 				t.Errorf("written = %d, want %d", got, n)
 			}
+			// kafka-go's Stats are deltas: accumulated, the writers' message count is every record.
+			if got := testutil.ToFloat64(m.KafkaWriterMessages); got != n {
+				t.Errorf("kafka_writer_messages_total = %v, want %d", got, n)
+			}
 			var consumer []kgo.Opt
 			if opts.SASL.Mechanism != "" {
 				consumer = append(consumer, kgo.SASL(kgoSASL(opts.SASL)))

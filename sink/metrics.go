@@ -124,3 +124,10 @@ func (m *Metrics) addWriterStats(s kafka.WriterStats) {
 	m.KafkaWriterErrors.Add(float64(s.Errors))
 	m.KafkaWriterRetries.Add(float64(s.Retries))
 }
+
+// init creates the records_total series of a sink at zero, so that they exist before the first event.
+func (m *Metrics) init(sink string) {
+	for _, o := range []string{OutcomeWritten, OutcomeSpooled, OutcomeRetried, OutcomeDropped} {
+		m.Records.WithLabelValues(sink, o)
+	}
+}

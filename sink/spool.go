@@ -26,7 +26,7 @@ type SpoolOptions struct {
 	// (reason spool_full). The default is 1 GiB.
 	MaxBytes int64
 	// SegmentBytes is the size at which a new segment file is started. The default is 64 MiB, or
-	// MaxBytes/4 when that is smaller.
+	// MaxBytes/4 when that is smaller (but at least 1 MiB).
 	SegmentBytes int64
 	// Fsync is when appended frames are fsynced: "always" (after every append), "interval" (every
 	// FsyncInterval) or "never" (left to the OS; segments are still fsynced on close). The default
