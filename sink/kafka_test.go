@@ -3,7 +3,14 @@ package sink
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,12 +55,17 @@ func freeAddr(t testing.TB) (string, int) {
 	return addr, l.Addr().(*net.TCPAddr).Port
 }
 
-// consume reads the topic from the start until want distinct keys arrived or 30 s passed.
+// consume reads testTopic from the start until want distinct keys arrived or 30 s passed.
 func consume(t testing.TB, addr string, want int, extra ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	return consumeTopic(t, addr, testTopic, want, extra...)
+}
+
+func consumeTopic(t testing.TB, addr, topic string, want int, extra ...kgo.Opt) []*kgo.Record {
 	t.Helper()
 	opts := append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
-		kgo.ConsumeTopics(testTopic),
+		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 	}, extra...)
 	cl, err := kgo.NewClient(opts...)
@@ -93,6 +105,7 @@ func headers(r *kgo.Record) map[string]string {
 }
 
 func TestKafkaRecordsArriveAsEncoded(t *testing.T) {
+	tlsServer, tlsClient := testTLS(t)
 	tests := []struct {
 		name     string
 		cluster  []kfake.Opt
@@ -104,6 +117,10 @@ func TestKafkaRecordsArriveAsEncoded(t *testing.T) {
 		{name: "snappy", opts: KafkaOptions{Compression: "snappy"}},
 		{name: "lz4 acks none", opts: KafkaOptions{Compression: "lz4", Acks: "none"}},
 		{name: "zstd", opts: KafkaOptions{Compression: "zstd", BatchSize: 7}},
+		{name: "tls",
+			cluster:  []kfake.Opt{kfake.TLS(tlsServer)},
+			opts:     KafkaOptions{TLS: tlsClient},
+			consumer: []kgo.Opt{kgo.DialTLSConfig(tlsClient)}},
 		{name: "sasl plain",
 			cluster: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "proxy", "s3cret")},
 			opts:    KafkaOptions{SASL: SASLOptions{Mechanism: "PLAIN", Username: "proxy", Password: "s3cret"}}},
@@ -139,7 +156,7 @@ func TestKafkaRecordsArriveAsEncoded(t *testing.T) {
 			if got := testutil.ToFloat64(m.KafkaWriterMessages); got != n {
 				t.Errorf("kafka_writer_messages_total = %v, want %d", got, n)
 			}
-			var consumer []kgo.Opt
+			consumer := tt.consumer
 			if opts.SASL.Mechanism != "" {
 				consumer = append(consumer, kgo.SASL(kgoSASL(opts.SASL)))
 			}
@@ -425,4 +442,86 @@ func TestNewKafkaOptionErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKafkaSlowerThanRecordRate lets only one record at a time be in flight: the rest overflow into
+// the spool, and every record still arrives.
+func TestKafkaSlowerThanRecordRate(t *testing.T) {
+	c, addr := startCluster(t, 0)
+	defer c.Close()
+	m := NewMetrics(nil)
+	k, err := NewKafka(KafkaOptions{
+		Brokers: []string{addr}, Topic: testTopic, Metrics: m, MaxInFlight: 1,
+		Spool: SpoolOptions{Dir: t.TempDir()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	for i := range n {
+		k.Write(testRecord(fmt.Sprintf("req-%04d", i)))
+	}
+	closeCtx(t, k)
+	if records(m, "kafka", OutcomeSpooled) == 0 {
+		t.Error("nothing spooled")
+	}
+	if d := records(m, "kafka", OutcomeDropped); d != 0 {
+		t.Errorf("dropped %d", d)
+	}
+	if got := distinctKeys(consume(t, addr, n)); len(got) != n {
+		t.Fatalf("%d distinct keys, want %d", len(got), n)
+	}
+}
+
+func TestKafkaCreateTopic(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.Ports(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr := c.ListenAddrs()[0]
+	k, err := NewKafka(KafkaOptions{Brokers: []string{addr}, Topic: "created.records", CreateTopic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		k.Write(testRecord(fmt.Sprintf("req-%d", i)))
+	}
+	closeCtx(t, k)
+	if got := consumeTopic(t, addr, "created.records", 5); len(got) != 5 {
+		t.Fatalf("%d messages", len(got))
+	}
+}
+
+// testTLS returns a server and a client config trusting a fresh self-signed certificate for
+// 127.0.0.1.
+func testTLS(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "kfake"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return server, client
 }
