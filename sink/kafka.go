@@ -676,11 +676,18 @@ func (k *Kafka) replay() {
 		}
 		for {
 			start := time.Now()
+			tooLarge := 0
 			err := k.sync.WriteMessages(ctx, msgs...)
 			k.metrics.KafkaWriteDuration.Observe(time.Since(start).Seconds())
+			if err != nil && errorKind(err) == "too_large" {
+				// A message the broker will never take must not block the spool: send the batch
+				// one by one and drop what is too large.
+				k.metrics.KafkaErrors.WithLabelValues("too_large").Inc()
+				tooLarge, err = k.writeEach(ctx, msgs)
+			}
 			if err == nil {
 				k.spool.ack(end, len(frames))
-				k.metrics.add(k.name, OutcomeWritten, len(frames))
+				k.metrics.add(k.name, OutcomeWritten, len(frames)-tooLarge)
 				k.setDown(false, nil)
 				bo.reset()
 				break
@@ -701,6 +708,22 @@ func (k *Kafka) replay() {
 			}
 		}
 	}
+}
+
+// writeEach writes msgs one at a time, dropping (reason too_large) each the broker refuses as too
+// large, and returns how many it dropped. On any other error the batch is retried whole.
+func (k *Kafka) writeEach(ctx context.Context, msgs []kafka.Message) (int, error) {
+	tooLarge := 0
+	for _, m := range msgs {
+		if err := k.sync.WriteMessages(ctx, m); err != nil {
+			if errorKind(err) != "too_large" {
+				return 0, err
+			}
+			tooLarge++
+		}
+	}
+	k.metrics.drop(k.name, ReasonTooLarge, tooLarge)
+	return tooLarge, nil
 }
 
 func (k *Kafka) statsLoop() {

@@ -525,3 +525,33 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return server, client
 }
+
+// TestKafkaBrokerRefusesLargeMessage sets the broker's limit below the sink's: the record the broker
+// refuses is dropped and counted (reason too_large) and does not hold up the others.
+func TestKafkaBrokerRefusesLargeMessage(t *testing.T) {
+	c, addr := startCluster(t, 0, kfake.BrokerConfigs(map[string]string{"message.max.bytes": "3000"}))
+	defer c.Close()
+	m := NewMetrics(nil)
+	k, err := NewKafka(KafkaOptions{
+		Brokers: []string{addr}, Topic: testTopic, Metrics: m, BatchSize: 1,
+		Spool: SpoolOptions{Dir: t.TempDir()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := testRecord("big")
+	big.CandidateResponse.Body = ResponseBody(bytes.Repeat([]byte("a"), 5000))
+	k.Write(testRecord("a"))
+	k.Write(big)
+	k.Write(testRecord("b"))
+	waitFor(t, func() bool { return dropped(m, "kafka", ReasonTooLarge) == 1 })
+	k.Write(testRecord("c"))
+	closeCtx(t, k)
+	got := distinctKeys(consume(t, addr, 3))
+	if len(got) != 3 || got["big"] {
+		t.Fatalf("keys %v", got)
+	}
+	if w := records(m, "kafka", OutcomeWritten); w != 3 {
+		t.Errorf("written = %d", w)
+	}
+}
