@@ -630,15 +630,18 @@ func errorKind(err error) string {
 	var ke kafka.Error
 	var tooLarge kafka.MessageTooLargeError
 	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
 	case errors.As(err, &tooLarge) || errors.Is(err, kafka.MessageSizeTooLarge):
 		return "too_large"
+	case errors.As(err, &ke): // before net.Error, which kafka.Error also implements
+		if ke.Timeout() {
+			return "timeout"
+		}
+		return "broker"
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
 	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne):
 		return "unreachable"
-	case errors.As(err, &ke):
-		return "broker"
 	}
 	return "other"
 }

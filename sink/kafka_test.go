@@ -9,18 +9,22 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -553,5 +557,27 @@ func TestKafkaBrokerRefusesLargeMessage(t *testing.T) {
 	}
 	if w := records(m, "kafka", OutcomeWritten); w != 3 {
 		t.Errorf("written = %d", w)
+	}
+}
+
+func TestErrorKind(t *testing.T) {
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{kafka.MessageSizeTooLarge, "too_large"},
+		{kafka.MessageTooLargeError{}, "too_large"},
+		{kafka.NotLeaderForPartition, "broker"},
+		{kafka.RequestTimedOut, "timeout"},
+		{kafka.WriteErrors{nil, kafka.LeaderNotAvailable}, "broker"},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, "unreachable"},
+		{fmt.Errorf("write: %w", io.EOF), "unreachable"},
+		{context.DeadlineExceeded, "timeout"},
+		{errors.New("something else"), "other"},
+	}
+	for _, tt := range tests {
+		if got := errorKind(tt.err); got != tt.want {
+			t.Errorf("errorKind(%v) = %s, want %s", tt.err, got, tt.want)
+		}
 	}
 }
