@@ -581,3 +581,31 @@ func TestErrorKind(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkKafkaSink measures records through the Kafka sink to an in-process broker, Close
+// included.
+func BenchmarkKafkaSink(b *testing.B) {
+	c, addr := startCluster(b, 0)
+	defer c.Close()
+	m := NewMetrics(nil)
+	k, err := NewKafka(KafkaOptions{Brokers: []string{addr}, Topic: testTopic, Metrics: m, Buffer: 4096,
+		Spool: SpoolOptions{Dir: b.TempDir()}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := testRecord("0123456789abcdef")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k.Write(r)
+		// Bursts of 4000, then wait for the sink: this measures throughput, not the cost of a drop.
+		if i++; i%4000 == 0 {
+			poll(b, func() bool {
+				return records(m, "kafka", OutcomeWritten)+records(m, "kafka", OutcomeSpooled)+records(m, "kafka", OutcomeDropped) >= i
+			})
+		}
+	}
+	closeCtx(b, k)
+	b.ReportMetric(float64(records(m, "kafka", OutcomeDropped)), "dropped")
+	b.ReportMetric(float64(records(m, "kafka", OutcomeSpooled)), "spooled")
+}
