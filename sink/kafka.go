@@ -766,29 +766,31 @@ func (k *Kafka) Close(ctx context.Context) error {
 	k.mu.Unlock()
 
 	var errs []error
-	select {
-	case <-k.pumpDone:
-	case <-ctx.Done():
-	}
 	asyncDone := make(chan struct{})
 	go func() {
 		<-k.pumpDone
 		_ = k.async.Close() // flushes; failures are spooled by completion
 		close(asyncDone)
 	}()
+	flushed := false
 	select {
 	case <-asyncDone:
+		flushed = true
 	case <-ctx.Done():
 	}
 	close(k.drain)
+	replayed := false
 	select {
 	case <-k.replDone:
+		replayed = true
 	case <-ctx.Done():
 	}
 	k.stopRepl()
 	<-k.replDone
-	if ctx.Err() != nil {
+	if !flushed || !replayed {
 		errs = append(errs, fmt.Errorf("close kafka sink: %w", ctx.Err()))
+	}
+	if !flushed {
 		k.spoolPending()
 	}
 	close(k.stopStats)

@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 const testTopic = "shadowproxy.records"
@@ -608,4 +610,51 @@ func BenchmarkKafkaSink(b *testing.B) {
 	closeCtx(b, k)
 	b.ReportMetric(float64(records(m, "kafka", OutcomeDropped)), "dropped")
 	b.ReportMetric(float64(records(m, "kafka", OutcomeSpooled)), "spooled")
+}
+
+// TestKafkaSlowBrokerCloseTimeout holds every produce request: Close runs out of time with records
+// still in the Kafka writer; they are spooled, and a later sink on the spool delivers them.
+func TestKafkaSlowBrokerCloseTimeout(t *testing.T) {
+	c, addr := startCluster(t, 0)
+	defer c.Close()
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	c.ControlKey(int16(kmsg.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.KeepControl()
+		c.SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	spoolDir := t.TempDir()
+	m := NewMetrics(nil)
+	opts := KafkaOptions{Brokers: []string{addr}, Topic: testTopic, Metrics: m, Spool: SpoolOptions{Dir: spoolDir}}
+	k, err := NewKafka(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	for i := range n {
+		k.Write(testRecord(fmt.Sprintf("req-%03d", i)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := k.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Close = %v, want a deadline error", err)
+	}
+	if got := records(m, "kafka", OutcomeSpooled); got != n {
+		t.Fatalf("spooled %d, want %d", got, n)
+	}
+	if got := records(m, "kafka", OutcomeDropped); got != 0 {
+		t.Fatalf("dropped %d", got)
+	}
+	unblock() // the broker is fast again
+	k, err = NewKafka(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closeCtx(t, k)
+	if got := distinctKeys(consume(t, addr, n)); len(got) != n {
+		t.Fatalf("%d distinct keys, want %d", len(got), n)
+	}
 }
