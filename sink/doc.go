@@ -25,11 +25,14 @@
 // "shadowproxy/<route>", ce_type "dev.shadowproxy.record.<kind>", ce_time (RFC 3339) and ce_subject
 // (the candidate). Values stay under KafkaOptions.MaxMessageBytes (default 1000000): a record that
 // encodes larger loses bodies, largest first, each replaced by null with truncated set, then its diff
-// values; a record still too large is dropped with reason too_large.
+// values; a record still too large is dropped with reason too_large. A message the broker itself
+// refuses as too large (a broker limit below MaxMessageBytes) is dropped with the same reason, so it
+// never holds up the spool.
 //
 // # The spool and delivery guarantees
 //
-// When Kafka fails a write or falls behind (more than MaxInFlight records unacknowledged), records
+// When Kafka fails a write or falls behind (more than MaxInFlight records or MaxInFlightBytes
+// unacknowledged), records
 // are appended to the spool: segment files in SpoolOptions.Dir, each a sequence of frames (a uint32
 // length, a CRC-32C of the payload, the payload: one encoded record), rotated by size. While the
 // spool holds records, new records go to it too, so that the spool is replayed to Kafka in order,
@@ -45,11 +48,16 @@
 // candidate and kind (ce_id). Order is kept within the spool; records that failed on the direct path
 // are spooled after records that were sent directly later.
 //
+// Records waiting in memory (the Buffer, or in the Kafka writer on the direct path) are spooled or
+// sent by Close; a crash of the process loses them, but nothing the spool took.
+//
 // Fsync policy: each frame is one write(2), so a crash of the process loses nothing the spool took.
 // Against a crash of the machine, SpoolOptions.Fsync chooses: "interval" (the default) fsyncs the
 // active segment every FsyncInterval (1 s), losing at most that window; "always" fsyncs after every
 // append; "never" leaves it to the OS. Segments are fsynced when rotated and when the sink closes.
-// One sink at a time owns a spool directory (an flock on Dir/LOCK).
+// One sink at a time owns a spool directory (an flock on Dir/LOCK): on a config reload, close the
+// old Kafka sink before opening the new one on the same directory (NewKafka returns ErrSpoolLocked
+// otherwise).
 //
 // # File sink
 //

@@ -152,7 +152,7 @@ func (o *KafkaOptions) maxInFlight() int {
 // Kafka is a Sink producing records to a Kafka topic with kafka-go, asynchronously.
 //
 // Records go straight to Kafka while it keeps up. When Kafka fails a write, or more than
-// MaxInFlight records wait for it, records go to the disk spool instead, and stay on that path,
+// MaxInFlight records (or MaxInFlightBytes) wait for it, records go to the disk spool instead, and stay on that path,
 // in order, until a replay goroutine has delivered the whole spool; then records go straight to
 // Kafka again. Delivery is at-least-once: a record can arrive twice (after a retry or a restart),
 // and its key, the request id, identifies it.
