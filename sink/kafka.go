@@ -196,7 +196,8 @@ type pending struct {
 }
 
 // NewKafka builds the writers, opens (and replays) the spool and starts the sink's goroutines. It
-// does not wait for Kafka: a cluster that is down at start only sends records to the spool.
+// does not wait for Kafka (with CreateTopic, at most 5 s for the topic): a cluster that is down at
+// start sends records to the spool.
 func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	if len(opts.Brokers) == 0 {
 		return nil, errors.New("kafka sink: no brokers")

@@ -299,9 +299,15 @@ func TestKafkaSpoolSurvivesRestart(t *testing.T) {
 	if keys := distinctKeys(got); len(keys) != n {
 		t.Fatalf("%d distinct keys arrived, want %d", len(keys), n)
 	}
-	// Replayed in order: within each partition, keys increase.
+	// Replayed in order: within each partition, keys increase. Values are the records' bytes.
 	last := map[int32]string{}
 	for _, r := range got {
+		if want := Encode(nil, testRecord(string(r.Key))); !bytes.Equal(r.Value, want) {
+			t.Fatalf("value of %s after the spool:\n got %s\nwant %s", r.Key, r.Value, want)
+		}
+		if h := headers(r); h["ce_id"] != string(r.Key)+"/iris-v2/disagreement" || h["ce_time"] != "2026-11-22T10:00:00.123Z" {
+			t.Fatalf("headers after the spool: %v", h)
+		}
 		if string(r.Key) <= last[r.Partition] {
 			t.Fatalf("partition %d: %s after %s", r.Partition, r.Key, last[r.Partition])
 		}
