@@ -48,6 +48,9 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("addr: %w", err)
 	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
 	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
 		return errors.New("addr: the broker listens on a loopback address only")
 	}
