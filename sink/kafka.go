@@ -1,0 +1,847 @@
+package sink
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+	"go.uber.org/zap"
+)
+
+// KafkaOptions configure a Kafka sink. The zero value of each field but Brokers and Topic means the
+// default its comment names.
+type KafkaOptions struct {
+	// Brokers are the bootstrap addresses, host:port. Required.
+	Brokers []string
+	// Topic receives the records. Required.
+	Topic string
+	// Acks is "all" (the default), "leader" or "none".
+	Acks string
+	// Compression is "none" (the default), "gzip", "snappy", "lz4" or "zstd".
+	Compression string
+	// BatchSize is the most messages per produce request. The default is 100.
+	BatchSize int
+	// BatchTimeout is how long a partial batch waits for more messages. The default is 10 ms
+	// (kafka-go's own default of 1 s would delay every partial batch).
+	BatchTimeout time.Duration
+	// WriteTimeout bounds one produce request. The default is 10 s.
+	WriteTimeout time.Duration
+	// ClientID identifies the client to the brokers. The default is "shadowproxy".
+	ClientID string
+	// CreateTopic creates the topic at start (one partition per broker default, broker's
+	// replication) if it is missing, and lets produce requests auto-create it. Off by default.
+	CreateTopic bool
+	// TLS, when set, is used for every broker connection. The default is plaintext.
+	TLS *tls.Config
+	// SASL authenticates to the brokers. The default is no authentication.
+	SASL SASLOptions
+	// MaxMessageBytes bounds a message value. A record that encodes larger loses bodies, largest
+	// first (the candidate's, the primary's, the request's, then diff values), each replaced by null
+	// and marked truncated, until it fits; if it still does not, it is dropped (reason too_large).
+	// The default is 1000000, under Kafka's default limit of 1 MiB per message batch.
+	MaxMessageBytes int
+	// Buffer is how many records wait in memory; beyond it records are dropped (reason
+	// buffer_full). The default is 4096.
+	Buffer int
+	// MaxInFlight is how many records may be in the Kafka writer, not yet acknowledged. Beyond it
+	// records go to the spool (or wait, without a spool). The default is 10000.
+	MaxInFlight int
+	// RetryBackoff is the longest wait between failed attempts to replay the spool; waits grow
+	// exponentially from 100 ms up to it, with jitter. The default is 5 s.
+	RetryBackoff time.Duration
+	// MaxInFlightBytes bounds the bytes of the records in the Kafka writer, with MaxInFlight.
+	// The default is 64 MiB.
+	MaxInFlightBytes int64
+	// Spool is the durable disk spool for records Kafka cannot take now. Without Spool.Dir records
+	// are dropped when Kafka fails them (reason kafka_error).
+	Spool SpoolOptions
+	// Name is the sink label in metrics. The default is "kafka".
+	Name string
+	// Metrics receives the sink's metrics. The default is a set registered nowhere.
+	Metrics *Metrics
+	// Logger logs state changes (Kafka failing, recovering), never one line per record. The default
+	// logs nothing.
+	Logger *zap.Logger
+}
+
+// SASLOptions select SASL authentication. The caller reads secrets (from the environment); they are
+// never logged.
+type SASLOptions struct {
+	// Mechanism is "" (none), "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
+	Mechanism string
+	Username  string
+	Password  string
+}
+
+func (o *KafkaOptions) maxMessageBytes() int {
+	if o.MaxMessageBytes > 0 {
+		return o.MaxMessageBytes
+	}
+	return 1000000
+}
+
+func (o *KafkaOptions) batchSize() int {
+	if o.BatchSize > 0 {
+		return o.BatchSize
+	}
+	return 100
+}
+
+func (o *KafkaOptions) batchTimeout() time.Duration {
+	if o.BatchTimeout > 0 {
+		return o.BatchTimeout
+	}
+	return 10 * time.Millisecond
+}
+
+func (o *KafkaOptions) writeTimeout() time.Duration {
+	if o.WriteTimeout > 0 {
+		return o.WriteTimeout
+	}
+	return 10 * time.Second
+}
+
+func (o *KafkaOptions) clientID() string {
+	if o.ClientID != "" {
+		return o.ClientID
+	}
+	return "shadowproxy"
+}
+
+func (o *KafkaOptions) maxInFlightBytes() int64 {
+	if o.MaxInFlightBytes > 0 {
+		return o.MaxInFlightBytes
+	}
+	return 64 << 20
+}
+
+func (o *KafkaOptions) retryBackoff() time.Duration {
+	if o.RetryBackoff > 0 {
+		return o.RetryBackoff
+	}
+	return 5 * time.Second
+}
+
+func (o *KafkaOptions) buffer() int {
+	if o.Buffer > 0 {
+		return o.Buffer
+	}
+	return 4096
+}
+
+func (o *KafkaOptions) maxInFlight() int {
+	if o.MaxInFlight > 0 {
+		return o.MaxInFlight
+	}
+	return 10000
+}
+
+// Kafka is a Sink producing records to a Kafka topic with kafka-go, asynchronously.
+//
+// Records go straight to Kafka while it keeps up. When Kafka fails a write, or more than
+// MaxInFlight records (or MaxInFlightBytes) wait for it, records go to the disk spool instead, and stay on that path,
+// in order, until a replay goroutine has delivered the whole spool; then records go straight to
+// Kafka again. Delivery is at-least-once: a record can arrive twice (after a retry or a restart),
+// and its key, the request id, identifies it.
+type Kafka struct {
+	opts    KafkaOptions
+	name    string
+	metrics *Metrics
+	log     *zap.Logger
+
+	mu     sync.RWMutex // guards closed against the close of in
+	closed bool
+	in     chan *Record // bounded by Buffer; full: drop
+
+	transport *kafka.Transport
+	async     *kafka.Writer // records on the direct path
+	sync      *kafka.Writer // spool replay
+	spool     *spool        // nil without Spool.Dir
+	sem       chan struct{} // one token per record in the async writer, MaxInFlight in all
+
+	pendMu    sync.Mutex
+	pendCond  *sync.Cond         // on pendMu: pendBytes went down
+	pend      map[uint64]pending // records in the async writer, by Message.WriterData
+	pendBytes int64              // bytes of the values in pend
+	seq       uint64
+
+	failing   sync.Mutex // guards down
+	down      bool
+	wake      chan struct{} // cap 1: the spool has records
+	drain     chan struct{} // closed by Close: replay what is left, then stop
+	replayCtx context.Context
+	stopRepl  context.CancelFunc
+	pumpDone  chan struct{}
+	replDone  chan struct{}
+	statsDone chan struct{}
+	stopStats chan struct{}
+}
+
+type pending struct {
+	value []byte
+	start time.Time
+}
+
+// NewKafka builds the writers, opens (and replays) the spool and starts the sink's goroutines. It
+// does not wait for Kafka (with CreateTopic, at most 5 s for the topic): a cluster that is down at
+// start sends records to the spool.
+func NewKafka(opts KafkaOptions) (*Kafka, error) {
+	if len(opts.Brokers) == 0 {
+		return nil, errors.New("kafka sink: no brokers")
+	}
+	if opts.Topic == "" {
+		return nil, errors.New("kafka sink: topic is empty")
+	}
+	acks, err := requiredAcks(opts.Acks)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := compression(opts.Compression)
+	if err != nil {
+		return nil, err
+	}
+	mech, err := saslMechanism(opts.SASL)
+	if err != nil {
+		return nil, err
+	}
+	k := &Kafka{
+		opts:      opts,
+		name:      opts.Name,
+		metrics:   opts.Metrics,
+		log:       opts.Logger,
+		in:        make(chan *Record, opts.buffer()),
+		sem:       make(chan struct{}, opts.maxInFlight()),
+		pend:      make(map[uint64]pending),
+		wake:      make(chan struct{}, 1),
+		drain:     make(chan struct{}),
+		pumpDone:  make(chan struct{}),
+		replDone:  make(chan struct{}),
+		statsDone: make(chan struct{}),
+		stopStats: make(chan struct{}),
+	}
+	if k.name == "" {
+		k.name = "kafka"
+	}
+	if k.metrics == nil {
+		k.metrics = NewMetrics(nil)
+	}
+	if k.log == nil {
+		k.log = zap.NewNop()
+	}
+	k.pendCond = sync.NewCond(&k.pendMu)
+	k.metrics.init(k.name)
+	k.transport = &kafka.Transport{
+		ClientID:    opts.clientID(),
+		TLS:         opts.TLS,
+		SASL:        mech,
+		DialTimeout: 5 * time.Second,
+		MetadataTTL: 10 * time.Second,
+	}
+	newWriter := func(async bool) *kafka.Writer {
+		w := &kafka.Writer{
+			Addr:                   kafka.TCP(opts.Brokers...),
+			Topic:                  opts.Topic,
+			Balancer:               &kafka.Hash{},
+			MaxAttempts:            3,
+			WriteBackoffMin:        50 * time.Millisecond,
+			WriteBackoffMax:        500 * time.Millisecond,
+			BatchSize:              opts.batchSize(),
+			BatchBytes:             1 << 20,
+			BatchTimeout:           opts.batchTimeout(),
+			ReadTimeout:            opts.writeTimeout(),
+			WriteTimeout:           opts.writeTimeout(),
+			RequiredAcks:           acks,
+			Async:                  async,
+			Compression:            codec,
+			Transport:              k.transport,
+			AllowAutoTopicCreation: opts.CreateTopic,
+		}
+		if async {
+			w.Completion = k.completion
+		}
+		return w
+	}
+	k.async, k.sync = newWriter(true), newWriter(false)
+	if opts.Spool.Dir != "" {
+		if k.spool, err = openSpool(opts.Spool, k.name, k.metrics); err != nil {
+			return nil, err
+		}
+	}
+	if opts.CreateTopic {
+		k.createTopic()
+	}
+	k.replayCtx, k.stopRepl = context.WithCancel(context.Background())
+	go k.pump()
+	go k.replay()
+	go k.statsLoop()
+	return k, nil
+}
+
+func requiredAcks(s string) (kafka.RequiredAcks, error) {
+	switch strings.ToLower(s) {
+	case "", "all", "-1":
+		return kafka.RequireAll, nil
+	case "leader", "1":
+		return kafka.RequireOne, nil
+	case "none", "0":
+		return kafka.RequireNone, nil
+	}
+	return 0, fmt.Errorf("kafka sink: acks %q is not one of all, leader, none", s)
+}
+
+func compression(s string) (kafka.Compression, error) {
+	switch strings.ToLower(s) {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	}
+	return 0, fmt.Errorf("kafka sink: compression %q is not one of none, gzip, snappy, lz4, zstd", s)
+}
+
+func saslMechanism(o SASLOptions) (sasl.Mechanism, error) {
+	switch strings.ToUpper(o.Mechanism) {
+	case "":
+		return nil, nil
+	case "PLAIN":
+		return plain.Mechanism{Username: o.Username, Password: o.Password}, nil
+	case "SCRAM-SHA-256", "SCRAM-SHA-512":
+		algo := scram.SHA256
+		if strings.HasSuffix(o.Mechanism, "512") {
+			algo = scram.SHA512
+		}
+		m, err := scram.Mechanism(algo, o.Username, o.Password)
+		if err != nil {
+			return nil, fmt.Errorf("kafka sink: sasl: %w", err)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("kafka sink: sasl mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", o.Mechanism)
+}
+
+// createTopic creates the topic if it is missing. Kafka being down is logged, not fatal: the spool
+// keeps the records and produce requests may create the topic later.
+func (k *Kafka) createTopic() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := &kafka.Client{Addr: kafka.TCP(k.opts.Brokers...), Transport: k.transport, Timeout: 5 * time.Second}
+	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{
+		Topics: []kafka.TopicConfig{{Topic: k.opts.Topic, NumPartitions: -1, ReplicationFactor: -1}},
+	})
+	if err == nil {
+		err = resp.Errors[k.opts.Topic]
+	}
+	if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		k.log.Warn("kafka sink: create topic", zap.String("topic", k.opts.Topic), zap.Error(err))
+	}
+}
+
+// Write hands rec to the sink, or drops and counts it when the buffer is full. It never blocks.
+func (k *Kafka) Write(rec *Record) {
+	k.mu.RLock()
+	if k.closed {
+		k.mu.RUnlock()
+		k.metrics.drop(k.name, ReasonClosed, 1)
+		return
+	}
+	select {
+	case k.in <- rec:
+	default:
+		k.metrics.drop(k.name, ReasonBufferFull, 1)
+	}
+	k.mu.RUnlock()
+}
+
+// pump moves records from the buffer to Kafka or to the spool.
+func (k *Kafka) pump() {
+	defer close(k.pumpDone)
+	size := 1024
+	for rec := range k.in {
+		value := k.encode(rec, size)
+		if value == nil {
+			continue
+		}
+		size = (size*7 + len(value)) / 8
+		if k.spool != nil {
+			if k.spool.pendingRecords() > 0 || !k.reserve(len(value)) {
+				k.toSpool(value) // in order behind the spool, or Kafka is slower than the record rate
+				continue
+			}
+		} else {
+			k.reserveWait(len(value)) // without a spool, wait; Write drops when the buffer fills
+		}
+		k.send(rec, value)
+	}
+}
+
+// reserve takes an in-flight slot for a value of n bytes if one is free.
+func (k *Kafka) reserve(n int) bool {
+	k.pendMu.Lock()
+	defer k.pendMu.Unlock()
+	if k.pendBytes > 0 && k.pendBytes+int64(n) > k.opts.maxInFlightBytes() {
+		return false
+	}
+	select {
+	case k.sem <- struct{}{}:
+		k.pendBytes += int64(n)
+		return true
+	default:
+		return false
+	}
+}
+
+// reserveWait takes an in-flight slot for a value of n bytes, waiting for completions.
+func (k *Kafka) reserveWait(n int) {
+	k.pendMu.Lock()
+	for k.pendBytes > 0 && k.pendBytes+int64(n) > k.opts.maxInFlightBytes() {
+		k.pendCond.Wait()
+	}
+	k.pendBytes += int64(n)
+	k.pendMu.Unlock()
+	k.sem <- struct{}{}
+}
+
+// encode returns the message value of rec, a fresh slice of at most MaxMessageBytes, or nil after
+// counting a drop.
+func (k *Kafka) encode(rec *Record, size int) []byte {
+	limit := k.opts.maxMessageBytes()
+	value := Encode(make([]byte, 0, size+size/4), rec)
+	if len(value) <= limit {
+		return value
+	}
+	r := *rec
+	r.Diff = append([]Diff(nil), rec.Diff...)
+	for len(value) > limit {
+		bodies := []*json.RawMessage{&r.CandidateResponse.Body, &r.PrimaryResponse.Body, &r.Request.Body}
+		largest := -1
+		for i, b := range bodies {
+			if len(*b) > 0 && (largest < 0 || len(*b) > len(*bodies[largest])) {
+				largest = i
+			}
+		}
+		switch largest {
+		case 0:
+			r.CandidateResponse.Body, r.CandidateResponse.Truncated = nil, true
+		case 1:
+			r.PrimaryResponse.Body, r.PrimaryResponse.Truncated = nil, true
+		case 2:
+			r.Request.Body, r.Request.Truncated = nil, true
+		default:
+			cut := false
+			for i := range r.Diff {
+				if r.Diff[i].Primary != nil || r.Diff[i].Candidate != nil {
+					r.Diff[i].Primary, r.Diff[i].Candidate = nil, nil
+					cut = true
+				}
+			}
+			if !cut {
+				k.metrics.drop(k.name, ReasonTooLarge, 1)
+				return nil
+			}
+		}
+		value = Encode(value[:0], &r)
+	}
+	return value
+}
+
+// send hands one record to the async writer; a sem token is held.
+func (k *Kafka) send(rec *Record, value []byte) {
+	k.pendMu.Lock()
+	k.seq++
+	seq := k.seq
+	k.pend[seq] = pending{value: value, start: time.Now()}
+	k.pendMu.Unlock()
+	msg := message(recordMeta{ID: rec.ID, Time: rec.Time, Kind: rec.Kind, Route: rec.Route, Candidate: rec.Candidate, Schema: rec.Schema}, value)
+	msg.WriterData = seq
+	if err := k.async.WriteMessages(context.Background(), msg); err != nil {
+		k.completion([]kafka.Message{msg}, err)
+	}
+}
+
+// recordMeta is what the headers need from a record; the replay decodes it from the spooled value.
+type recordMeta struct {
+	Schema    string    `json:"schema"`
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+	Kind      string    `json:"kind"`
+	Route     string    `json:"route"`
+	Candidate string    `json:"candidate"`
+}
+
+// message builds the Kafka message of one record: key = request id; headers schema, route,
+// candidate, kind, content-type and the CloudEvents 1.0 binary-mode attributes.
+func message(m recordMeta, value []byte) kafka.Message {
+	schema := m.Schema
+	if schema == "" {
+		schema = Schema
+	}
+	h := func(k, v string) kafka.Header { return kafka.Header{Key: k, Value: []byte(v)} }
+	return kafka.Message{
+		Key:   []byte(m.ID),
+		Value: value,
+		Headers: []kafka.Header{
+			h("schema", schema),
+			h("route", m.Route),
+			h("candidate", m.Candidate),
+			h("kind", m.Kind),
+			h("content-type", "application/json"),
+			h("ce_specversion", "1.0"),
+			h("ce_id", m.ID+"/"+m.Candidate+"/"+m.Kind),
+			h("ce_source", "shadowproxy/"+m.Route),
+			h("ce_type", "dev.shadowproxy.record."+m.Kind),
+			h("ce_time", m.Time.UTC().Format(time.RFC3339Nano)),
+			h("ce_subject", m.Candidate),
+		},
+	}
+}
+
+// completion is the async writer's callback: count what Kafka took, spool what it failed.
+func (k *Kafka) completion(msgs []kafka.Message, err error) {
+	var perMsg kafka.WriteErrors
+	if errors.As(err, &perMsg) && len(perMsg) != len(msgs) {
+		perMsg = nil
+	}
+	var failed [][]byte
+	var firstErr error
+	written := 0
+	var oldest time.Time
+	k.pendMu.Lock()
+	for i, m := range msgs {
+		seq, _ := m.WriterData.(uint64)
+		p, ok := k.pend[seq]
+		if !ok {
+			continue // already spooled by a Close that ran out of time
+		}
+		delete(k.pend, seq)
+		k.pendBytes -= int64(len(p.value))
+		<-k.sem
+		if oldest.IsZero() || p.start.Before(oldest) {
+			oldest = p.start
+		}
+		e := err
+		if perMsg != nil {
+			e = perMsg[i]
+		}
+		if e == nil {
+			written++
+			continue
+		}
+		if firstErr == nil {
+			firstErr = e
+		}
+		failed = append(failed, p.value)
+	}
+	k.pendCond.Broadcast()
+	k.pendMu.Unlock()
+	if !oldest.IsZero() {
+		k.metrics.KafkaWriteDuration.Observe(time.Since(oldest).Seconds())
+	}
+	k.metrics.add(k.name, OutcomeWritten, written)
+	if written > 0 {
+		k.setDown(false, nil)
+	}
+	if len(failed) == 0 {
+		return
+	}
+	k.kafkaError(firstErr, len(failed))
+	for _, v := range failed {
+		k.toSpool(v)
+	}
+}
+
+// toSpool appends one value to the spool and wakes the replay, or drops it.
+func (k *Kafka) toSpool(value []byte) {
+	if k.spool == nil {
+		k.metrics.drop(k.name, ReasonKafkaError, 1)
+		return
+	}
+	if err := k.spool.append(value); err != nil {
+		switch {
+		case errors.Is(err, ErrSpoolFull):
+			k.metrics.drop(k.name, ReasonSpoolFull, 1)
+		case errors.Is(err, errSpoolClosed):
+			k.metrics.drop(k.name, ReasonCloseTimeout, 1)
+		default:
+			k.metrics.drop(k.name, ReasonSpoolError, 1)
+		}
+		return
+	}
+	k.metrics.add(k.name, OutcomeSpooled, 1)
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// kafkaError counts a failed write of n records (retried) and its kind.
+func (k *Kafka) kafkaError(err error, n int) {
+	k.metrics.KafkaErrors.WithLabelValues(errorKind(err)).Inc()
+	if k.spool != nil {
+		k.metrics.add(k.name, OutcomeRetried, n)
+	}
+	k.setDown(true, err)
+}
+
+func (k *Kafka) setDown(down bool, err error) {
+	k.failing.Lock()
+	changed := k.down != down
+	k.down = down
+	k.failing.Unlock()
+	if !changed {
+		return
+	}
+	if down {
+		k.log.Warn("kafka sink: writes failing; spooling", zap.String("topic", k.opts.Topic), zap.Error(err))
+	} else {
+		k.log.Info("kafka sink: writes succeeding again", zap.String("topic", k.opts.Topic))
+	}
+}
+
+// errorKind maps a kafka-go error to the kind label of kafka_errors_total.
+func errorKind(err error) string {
+	var we kafka.WriteErrors
+	if errors.As(err, &we) {
+		for _, e := range we {
+			if e != nil {
+				err = e
+				break
+			}
+		}
+	}
+	var ne net.Error
+	var ke kafka.Error
+	var tooLarge kafka.MessageTooLargeError
+	switch {
+	case errors.As(err, &tooLarge) || errors.Is(err, kafka.MessageSizeTooLarge):
+		return "too_large"
+	case errors.As(err, &ke): // before net.Error, which kafka.Error also implements
+		if ke.Timeout() {
+			return "timeout"
+		}
+		return "broker"
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne):
+		return "unreachable"
+	}
+	return "other"
+}
+
+// replay delivers the spool to Kafka in order, with exponential backoff between failed attempts.
+func (k *Kafka) replay() {
+	defer close(k.replDone)
+	if k.spool == nil {
+		return
+	}
+	ctx := k.replayCtx
+	bo := backoff{min: min(100*time.Millisecond, k.opts.retryBackoff()), max: k.opts.retryBackoff()}
+	draining := false
+	for ctx.Err() == nil {
+		frames, end := k.spool.read(10*k.opts.batchSize(), 4<<20)
+		if len(frames) == 0 {
+			if draining && k.spool.pendingRecords() == 0 {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-k.wake:
+			case <-k.drain:
+				draining = true
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		msgs := make([]kafka.Message, 0, len(frames))
+		for _, f := range frames {
+			var m recordMeta
+			_ = json.Unmarshal(f, &m) // spooled values were encoded by Encode; headers are best effort
+			msgs = append(msgs, message(m, f))
+		}
+		for {
+			start := time.Now()
+			tooLarge := 0
+			err := k.sync.WriteMessages(ctx, msgs...)
+			k.metrics.KafkaWriteDuration.Observe(time.Since(start).Seconds())
+			if err != nil && errorKind(err) == "too_large" {
+				// A message the broker will never take must not block the spool: send the batch
+				// one by one and drop what is too large.
+				k.metrics.KafkaErrors.WithLabelValues("too_large").Inc()
+				tooLarge, err = k.writeEach(ctx, msgs)
+			}
+			if err == nil {
+				k.spool.ack(end, len(frames))
+				k.metrics.add(k.name, OutcomeWritten, len(frames)-tooLarge)
+				k.setDown(false, nil)
+				bo.reset()
+				break
+			}
+			if ctx.Err() != nil {
+				return // not acknowledged: the next sink on this spool sends them
+			}
+			k.kafkaError(err, len(frames))
+			select {
+			case <-k.drain:
+				return // closing while Kafka fails: the records stay in the spool
+			default:
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(bo.next()):
+			}
+		}
+	}
+}
+
+// writeEach writes msgs one at a time, dropping (reason too_large) each the broker refuses as too
+// large, and returns how many it dropped. On any other error the batch is retried whole.
+func (k *Kafka) writeEach(ctx context.Context, msgs []kafka.Message) (int, error) {
+	tooLarge := 0
+	for _, m := range msgs {
+		if err := k.sync.WriteMessages(ctx, m); err != nil {
+			if errorKind(err) != "too_large" {
+				return 0, err
+			}
+			tooLarge++
+		}
+	}
+	k.metrics.drop(k.name, ReasonTooLarge, tooLarge)
+	return tooLarge, nil
+}
+
+func (k *Kafka) statsLoop() {
+	defer close(k.statsDone)
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stopStats:
+			k.collectStats()
+			return
+		case <-t.C:
+			k.collectStats()
+		}
+	}
+}
+
+func (k *Kafka) collectStats() {
+	k.metrics.addWriterStats(k.async.Stats())
+	k.metrics.addWriterStats(k.sync.Stats())
+}
+
+// Close stops taking records, sends what is buffered (to Kafka or the spool), waits for the Kafka
+// writer, replays the spool while Kafka takes it and ctx lasts (it stops at the first failed
+// attempt), then closes the spool. Records still
+// in the spool stay on disk for the next sink on the same directory. If ctx ends while the writer
+// still holds records, they are spooled (and may be sent twice) or, without a spool, counted as
+// dropped (reason close_timeout); the writer's goroutines then end on their own retry limit.
+func (k *Kafka) Close(ctx context.Context) error {
+	k.mu.Lock()
+	if k.closed {
+		k.mu.Unlock()
+		return nil
+	}
+	k.closed = true
+	close(k.in)
+	k.mu.Unlock()
+
+	var errs []error
+	asyncDone := make(chan struct{})
+	go func() {
+		<-k.pumpDone
+		_ = k.async.Close() // flushes; failures are spooled by completion
+		close(asyncDone)
+	}()
+	flushed := false
+	select {
+	case <-asyncDone:
+		flushed = true
+	case <-ctx.Done():
+	}
+	close(k.drain)
+	replayed := false
+	select {
+	case <-k.replDone:
+		replayed = true
+	case <-ctx.Done():
+	}
+	k.stopRepl()
+	<-k.replDone
+	if !flushed || !replayed {
+		errs = append(errs, fmt.Errorf("close kafka sink: %w", ctx.Err()))
+	}
+	if !flushed {
+		k.spoolPending()
+	}
+	close(k.stopStats)
+	<-k.statsDone
+	if k.spool != nil {
+		if err := k.spool.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	_ = k.sync.Close()
+	k.transport.CloseIdleConnections()
+	return errors.Join(errs...)
+}
+
+// spoolPending spools (or drops) the records still in the async writer when Close ran out of time.
+func (k *Kafka) spoolPending() {
+	k.pendMu.Lock()
+	left := make([][]byte, 0, len(k.pend))
+	for seq, p := range k.pend {
+		delete(k.pend, seq)
+		left = append(left, p.value)
+	}
+	k.pendBytes = 0
+	k.pendCond.Broadcast()
+	k.pendMu.Unlock()
+	for _, v := range left {
+		if k.spool == nil {
+			k.metrics.drop(k.name, ReasonCloseTimeout, 1)
+			continue
+		}
+		k.toSpool(v)
+	}
+}
+
+// backoff is exponential backoff with full jitter between min and max.
+type backoff struct {
+	min, max time.Duration
+	n        int
+}
+
+func (b *backoff) next() time.Duration {
+	d := b.min << min(b.n, 20)
+	if d > b.max || d <= 0 {
+		d = b.max
+	} else {
+		b.n++
+	}
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+var _ Sink = (*Kafka)(nil)
