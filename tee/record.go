@@ -64,11 +64,11 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 	rec.Request.Path = string(req.URI().Path())
 	rec.Request.Query = string(req.URI().QueryString())
 	rec.Request.Headers = c.recordHeaders(req)
-	body, truncated := capBody(c.redact.body(req.Body()), max)
+	body, truncated := sink.Cap(c.redact.body(req.Body()), max)
 	rec.Request.Body, rec.Request.Truncated = sink.RequestBody(body), truncated
 
 	p := j.primary()
-	body, truncated = capBody(c.redact.body(p.Body), max)
+	body, truncated = sink.Cap(c.redact.body(p.Body), max)
 	rec.PrimaryResponse = sink.Response{
 		Status:    p.Status,
 		LatencyMS: ms(j.latency),
@@ -77,7 +77,7 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 	}
 	rec.CandidateResponse.LatencyMS = ms(lat)
 	if resp != nil {
-		body, truncated = capBody(c.redact.body(resp.Body()), max)
+		body, truncated = sink.Cap(c.redact.body(resp.Body()), max)
 		rec.CandidateResponse.Status = resp.StatusCode()
 		rec.CandidateResponse.Body = sink.ResponseBody(body)
 		rec.CandidateResponse.Truncated = truncated
@@ -120,14 +120,6 @@ func (c *candidate) recordHeaders(req *fasthttp.Request) map[string]string {
 		h[name] = val
 	}
 	return h
-}
-
-// capBody returns at most max bytes of b and whether it cut.
-func capBody(b []byte, max int) ([]byte, bool) {
-	if len(b) > max {
-		return b[:max], true
-	}
-	return b, false
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
