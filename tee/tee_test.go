@@ -15,20 +15,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
 
-// fasthttp keeps process-wide goroutines (the default dialer's address cache cleaner, the server date
-// updater) and parks two that end on their own timers after the last connection (the client's
-// idle-connection cleaner, the server's worker-pool cleaner). None of them is started by the tee.
-var fasthttpTimers = []goleak.Option{
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-}
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, fasthttpTimers...) }
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, proxytest.IgnoreFasthttp()...) }
 
 // serve starts a fasthttp model server on loopback and returns its URL.
 func serve(t *testing.T, h fasthttp.RequestHandler) string {

@@ -20,6 +20,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
+
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
 // binary is the shadowproxy built once for the end-to-end tests.
@@ -41,7 +43,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(proxytest.IgnoreFasthttp()...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}

@@ -36,14 +36,15 @@ func serve(path string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	// Signals are caught before anything starts: SIGHUP's default action would end the process.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	a, err := start(path, cfg, log, nil)
 	if err != nil {
 		log.Error("start", zap.Error(err))
 		return err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:
