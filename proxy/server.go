@@ -249,4 +249,3 @@ func orInt(n, def int) int {
 	}
 	return def
 }
-

@@ -41,7 +41,7 @@ type memorySink struct {
 	recs []*sink.Record
 }
 
-func (s *memorySink) Write(r *sink.Record) { s.mu.Lock(); s.recs = append(s.recs, r); s.mu.Unlock() }
+func (s *memorySink) Write(r *sink.Record)        { s.mu.Lock(); s.recs = append(s.recs, r); s.mu.Unlock() }
 func (s *memorySink) Close(context.Context) error { return nil }
 func (s *memorySink) records() []*sink.Record {
 	s.mu.Lock()
