@@ -3,6 +3,7 @@ package tee
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -410,5 +411,55 @@ func TestTeeChaos(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTeeNoiseCancellation(t *testing.T) {
+	// Every instance stamps a random "ts": that field differs between the two production instances
+	// (primary and secondary) as often as between primary and candidate, so it is noise. The
+	// candidate's label is wrong for one input in ten: that is a real difference.
+	model := func(wrongEvery int) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			var in struct{ X int }
+			_ = json.Unmarshal(ctx.PostBody(), &in)
+			label := in.X
+			if wrongEvery > 0 && in.X%wrongEvery == 0 {
+				label++
+			}
+			ctx.SetContentType("application/json")
+			fmt.Fprintf(ctx, `{"label":%d,"ts":%d}`, label, time.Now().UnixNano())
+		}
+	}
+	reg := prometheus.NewRegistry()
+	tee := newTestTee(t, reg, Options{
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: serve(t, model(10)), Concurrency: 1}, Sample: 1}},
+		Secondary:  &UpstreamOptions{URL: serve(t, model(0)), Concurrency: 1},
+	})
+	done := func() float64 {
+		var n float64
+		for _, r := range []string{"agree", "disagree"} {
+			n += testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", r))
+		}
+		return n
+	}
+	const n = 200
+	for i := 1; i <= n; i++ {
+		req, resp := exchange(itoa(i), fmt.Sprintf(`{"x":%d}`, i), fmt.Sprintf(`{"label":%d,"ts":%d}`, i, time.Now().UnixNano()))
+		tee.Offer(req, resp, 0)
+		deadline := time.Now().Add(5 * time.Second)
+		for done() < float64(i) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	closeTee(t, tee)
+	disagree := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", "disagree"))
+	filtered := testutil.ToFloat64(tee.metrics.noise.WithLabelValues("iris", "c"))
+	// The 20 wrong labels always count; ts-only differences count only before the noise table has
+	// its first 30 samples.
+	if disagree < n/10 || disagree > n/10+minNoiseSamples+5 {
+		t.Errorf("disagreements = %v, want the %d real ones plus at most the first %d", disagree, n/10, minNoiseSamples)
+	}
+	if filtered < n-n/10-minNoiseSamples-5 {
+		t.Errorf("noise-filtered = %v, want nearly every ts-only difference", filtered)
 	}
 }
