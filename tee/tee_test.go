@@ -220,13 +220,20 @@ func TestTeeCandidateFailures(t *testing.T) {
 			ctx.SetContentType("application/json")
 			ctx.SetBodyString("\x00\xff{{not json")
 		}), time.Second, "ok", "unparseable"},
+		{"wrong content type", serve(t, func(ctx *fasthttp.RequestCtx) {
+			ctx.SetContentType("text/html")
+			ctx.SetBodyString("<html>maintenance</html>")
+		}), time.Second, "ok", "unparseable"},
+		{"reset mid-response", rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"predi", 0), time.Second, "error", ""},
+		{"body too large", serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(make([]byte, 64<<10)) }), time.Second, "error", ""},
+		{"slow drip", rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"predictions\":[1]}", 40*time.Millisecond), 200 * time.Millisecond, "timeout", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			ms := &memorySink{}
 			tee := newTestTee(t, reg, Options{
-				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: tt.url, Timeout: tt.timeout}, Sample: 1}},
+				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: tt.url, Timeout: tt.timeout, MaxResponseBody: 32 << 10}, Sample: 1}},
 				Record:     RecordOptions{Disagreements: 1},
 				Sink:       ms,
 			})
@@ -462,4 +469,46 @@ func TestTeeNoiseCancellation(t *testing.T) {
 	if filtered < n-n/10-minNoiseSamples-5 {
 		t.Errorf("noise-filtered = %v, want nearly every ts-only difference", filtered)
 	}
+}
+
+// rawServer answers every connection by writing reply a byte every drip (all at once when drip is 0)
+// and then resetting the connection.
+func rawServer(t *testing.T, reply string, drip time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				if drip == 0 {
+					_, _ = c.Write([]byte(reply))
+				} else {
+					for i := range len(reply) {
+						if _, err := c.Write([]byte{reply[i]}); err != nil {
+							return
+						}
+						time.Sleep(drip)
+					}
+				}
+				_ = c.(*net.TCPConn).SetLinger(0)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
 }

@@ -189,12 +189,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// secretHeaders are sent with every test request; no record may contain their values.
+var secretHeaders = map[string]string{"Authorization": "Bearer SECRET-TOKEN-1", "Cookie": "session=SECRET-COOKIE-2"}
+
 func post(t *testing.T, client *fasthttp.Client, url, id, body string) (int, string, time.Duration) {
 	t.Helper()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(url)
+	for k, v := range secretHeaders {
+		req.Header.Set(k, v)
+	}
 	req.Header.SetMethod("POST")
 	req.Header.SetContentType("application/json")
 	if id != "" {
@@ -250,9 +256,20 @@ routes:
     record:
       disagreements: 100%%
       agreements: 0%%
+      redact: {fields: [user.ssn]}
 sinks:
   file: {path: %q}
 `, primary, candidate, extra, records)
+}
+
+// assertRedacted fails when data holds a secret the tests send.
+func assertRedacted(t *testing.T, data []byte) {
+	t.Helper()
+	for _, secret := range []string{"SECRET-TOKEN-1", "SECRET-COOKIE-2", "123-45-6789"} {
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("a record holds the secret %q: %s", secret, data)
+		}
+	}
 }
 
 func readRecords(t *testing.T, path string) []map[string]any {
@@ -261,6 +278,7 @@ func readRecords(t *testing.T, path string) []map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
+	assertRedacted(t, data)
 	var out []map[string]any
 	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
 		if len(line) == 0 {
@@ -288,7 +306,7 @@ func TestE2EPrimaryAnswersAndRecordedDisagreements(t *testing.T) {
 	want := map[string]bool{}
 	for i := range n {
 		id := fmt.Sprintf("req-%03d", i)
-		status, body, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", id, fmt.Sprintf(`{"x":%d}`, i))
+		status, body, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", id, fmt.Sprintf(`{"x":%d,"user":{"ssn":"123-45-6789"}}`, i))
 		if status != 200 || !strings.HasPrefix(body, fmt.Sprintf(`{"predictions":[{"label":%d,"score":0.9}],"served_at":`, i)) {
 			t.Fatalf("request %d: got %d %s, want the primary's answer", i, status, body)
 		}
@@ -313,6 +331,13 @@ func TestE2EPrimaryAnswersAndRecordedDisagreements(t *testing.T) {
 		got[r["id"].(string)] = true
 		if r["kind"] != "disagreement" || r["schema"] != "shadowproxy.record/v1" {
 			t.Errorf("record %v", r)
+		}
+		req := r["request"].(map[string]any)
+		if h := req["headers"].(map[string]any); h["Authorization"] != "[redacted]" || h["Cookie"] != "[redacted]" {
+			t.Errorf("headers not redacted: %v", h)
+		}
+		if user := req["body"].(map[string]any)["user"].(map[string]any); user["ssn"] != "[redacted]" {
+			t.Errorf("body field not redacted: %v", user)
 		}
 	}
 	if len(recs) != len(want) || fmt.Sprint(got) != fmt.Sprint(want) {

@@ -52,6 +52,7 @@ func consumeKeys(t *testing.T, addr string, want int) map[string]bool {
 			if err := json.Unmarshal(r.Value, &rec); err != nil || rec.Schema != "shadowproxy.record/v1" || rec.ID != string(r.Key) {
 				t.Errorf("message %q is not a record keyed by its id: %v", r.Value, err)
 			}
+			assertRedacted(t, r.Value)
 			keys[string(r.Key)] = true
 		})
 	}
@@ -82,6 +83,7 @@ routes:
     candidates:
       - {name: iris-v2, url: %q, sample: 100%%}
     compare: {format: json, ignore: [served_at]}
+    record: {redact: {fields: [user.ssn]}}
 sinks:
   kafka:
     brokers: [%q]
@@ -98,7 +100,7 @@ sinks:
 	defer client.CloseIdleConnections()
 	send := func(p *process, from, to int) {
 		for i := from; i < to; i++ {
-			status, _, took := post(t, client, "http://"+p.listen+"/predict", fmt.Sprintf("rec-%03d", i), fmt.Sprintf(`{"x":%d}`, i))
+			status, _, took := post(t, client, "http://"+p.listen+"/predict", fmt.Sprintf("rec-%03d", i), fmt.Sprintf(`{"x":%d,"user":{"ssn":"123-45-6789"}}`, i))
 			if status != 200 {
 				t.Fatalf("request %d: status %d", i, status)
 			}
