@@ -52,6 +52,7 @@ type route struct {
 	host    []byte
 	headers [][2][]byte
 	client  *fasthttp.HostClient
+	scheme  []byte // the primary's: fasthttp refuses a request whose scheme differs from its client's
 	timeout time.Duration
 	mirror  Mirror
 	codes   *codeCounters
@@ -80,10 +81,14 @@ func (s *Server) compile(rs []Route) (*table, error) {
 			prefix:  []byte(r.PathPrefix),
 			host:    []byte(r.Host),
 			client:  c,
+			scheme:  []byte("http"),
 			timeout: r.Primary.Timeout,
 			mirror:  r.Mirror,
 			codes:   s.metrics.codes(r.Name),
 			latency: s.metrics.Upstream.WithLabelValues(r.Name, "primary", target),
+		}
+		if c.IsTLS {
+			cr.scheme = []byte("https")
 		}
 		if cr.timeout <= 0 {
 			cr.timeout = 2 * time.Second

@@ -169,6 +169,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
 	}
 
+	req.URI().SetSchemeBytes(r.scheme)
 	start := time.Now()
 	err := r.client.DoTimeout(req, resp, r.timeout)
 	latency := time.Since(start)

@@ -217,6 +217,12 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	req.Header.Del(fasthttp.HeaderAcceptEncoding)
 	req.UseHostHeader = false
 	req.SetHost(c.host)
+	// fasthttp refuses a request whose scheme differs from its client's.
+	if c.client.IsTLS {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
+	}
 	resp.Reset()
 
 	start := time.Now()
