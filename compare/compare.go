@@ -176,6 +176,7 @@ type Comparator struct {
 	rules    []compiledRule
 	maxDiffs int
 	pool     sync.Pool // *walker
+	noFast   bool      // tests: always take the full path
 }
 
 // New compiles opts. It returns an error naming the unknown format, the unknown mode or the bad path.

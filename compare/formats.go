@@ -168,6 +168,12 @@ func (w *walker) run(primary, candidate Response) Result {
 	if pErr || cErr {
 		return errorResult(format, pErr, cErr)
 	}
+	if !w.c.noFast {
+		if f, units, ok := w.fast(pj, cj, format); ok {
+			return Result{Outcome: Agree, Format: f, Predictions: Predictions{Agree: units}}
+		}
+		w.restart()
+	}
 	pv, err := w.pp.ParseBytes(tolerant(&w.tmpP, pj))
 	if err != nil {
 		return Result{Outcome: Unparseable, Format: format, Reason: shortReason("primary: ", err)}
