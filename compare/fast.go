@@ -91,25 +91,18 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 	}
 	var mant uint64
 	digits, exp, inexact := 0, 0, false
-	add := func(d byte) {
-		if mant == 0 && d == '0' {
-			return
-		}
-		if digits < 19 {
-			mant = mant*10 + uint64(d-'0')
-			digits++
-			return
-		}
-		inexact = true
-		exp++
-	}
 	switch {
 	case b[i] == '0':
 		i++
 	case b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && isDigit(b[i]) {
-			add(b[i])
-			i++
+		for ; i < len(b) && isDigit(b[i]); i++ {
+			if digits < 19 {
+				mant = mant*10 + uint64(b[i]-'0')
+				digits++
+			} else {
+				inexact = true
+				exp++
+			}
 		}
 	default:
 		return nil, 0, false
@@ -119,14 +112,16 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 		if i >= len(b) || !isDigit(b[i]) {
 			return nil, 0, false
 		}
-		for i < len(b) && isDigit(b[i]) {
+		for ; i < len(b) && isDigit(b[i]); i++ {
 			if digits < 19 {
-				add(b[i])
+				mant = mant*10 + uint64(b[i]-'0')
+				if mant != 0 {
+					digits++ // leading zeros of 0.000x are not significant
+				}
 				exp--
 			} else {
 				inexact = true
 			}
-			i++
 		}
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
