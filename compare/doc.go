@@ -119,6 +119,21 @@
 // A rule meeting values of another kind than it expects (argmax on a string) falls back to the
 // structural comparison.
 //
+// Result.Predictions is zero for the error and Unparseable outcomes; Result.DiffCount counts every
+// difference, Result.Diffs keeps the first Options.MaxDiffs of them. Result.Format is the format
+// used: the detected one under auto, or the configured one when the status codes decided.
+//
+// # Performance
+//
+// Compare first tries a fast path: one lockstep scan of the two texts that compares as it goes,
+// builds no tree and reads numbers with Clinger's exact fast path. It only ever concludes "agree";
+// at the first difference, or anything it does not handle (escaped keys, keys in another order,
+// NaN and Infinity tokens, kserve-v2, error objects, label/text/set rules over differing values),
+// the full comparison runs: fastjson parsers and scratch memory pooled per Comparator, then the walk
+// that records diffs. A differential fuzz test holds the fast path to the full one. An agreeing
+// comparison allocates nothing; a disagreeing one allocates its Diffs. The text rule's edit
+// distance costs O(n*k) for texts of n runes and k = MaxDistance*n; the set rule O(n^2).
+//
 // # Noise cancellation and chaos
 //
 // Significant implements Diffy's noise cancellation for per-field counters that the caller keeps
