@@ -42,7 +42,7 @@
 //     parameters.binary_data_size is compared byte for byte, per row of its first dimension, with
 //     the matching range of the binary tail (no numeric tolerance there).
 //   - mlflow: the scoring server's {"predictions": [...]} or {"predictions": {"col": [...]}} (columns);
-//     a bare top-level list (MLflow 1.x) compares as a list of predictions.
+//     with format mlflow, a bare top-level list (MLflow 1.x) is a list of predictions.
 //   - openai: chat completions, completions, embeddings; id, created, usage, system_fingerprint and
 //     model are ignored. A server-sent event stream (Content-Type text/event-stream, or a body
 //     starting with "data:") is assembled first into the non-streamed answer: per choice,
