@@ -496,6 +496,9 @@ func (w *walker) output(pa, ca []*fastjson.Value, p, c *fastjson.Value, ptail, c
 	if pd == nil && cd == nil { // Triton binary tensors
 		pb, okp := binaryRange(pa, p, ptail)
 		cb, okc := binaryRange(ca, c, ctail)
+		if !okp && !okc {
+			return // neither side carries data for this output
+		}
 		if !okp || !okc {
 			if w.keep() {
 				w.addDiff([]byte(strconv.Quote("<binary data missing or out of range>")), []byte(`"<binary>"`), "binary")
