@@ -501,7 +501,15 @@ func (w *walker) output(pa, ca []*fastjson.Value, p, c *fastjson.Value, ptail, c
 		}
 		if !okp || !okc {
 			if w.keep() {
-				w.addDiff([]byte(strconv.Quote("<binary data missing or out of range>")), []byte(`"<binary>"`), "binary")
+				missing := []byte(`"<binary data missing or out of range>"`)
+				a, b := missing, missing
+				if okp {
+					a = binSummary(pb)
+				}
+				if okc {
+					b = binSummary(cb)
+				}
+				w.addDiff(a, b, "binary")
 			}
 			return
 		}
