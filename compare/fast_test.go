@@ -49,6 +49,12 @@ func TestFastPathMatches(t *testing.T) {
 		checkFast(t, []byte(s[0]), []byte(s[1]))
 		checkFast(t, []byte(s[0]), []byte(s[0]))
 	}
+	for _, name := range []string{"tfserving_predict_row", "tfserving_predict_objects", "tfserving_classify", "tfserving_nan", "kserve_v1", "mlflow_columns", "openai_chat", "openai_completions", "openai_embeddings", "json"} {
+		p, c := loadGolden(t, name, "primary").Body, loadGolden(t, name, "candidate").Body
+		checkFast(t, p, c)
+		checkFast(t, p, p)
+		checkFast(t, c, c)
+	}
 	checkFast(t, typical1KB(0), typical1KB(2e-6))
 	checkFast(t, typical1KB(0), flipped1KB())
 	for _, s := range [][2]string{
@@ -113,4 +119,18 @@ func FuzzNumber(f *testing.F) {
 			t.Fatalf("%q = %v, want %v (fastfloat %v)", s, got, want, ff)
 		}
 	})
+}
+
+func TestFastPathTaken(t *testing.T) {
+	c := benchComparator(t)
+	var w walker
+	w.reset(c)
+	format, units, ok := w.fast(typical1KB(0), typical1KB(2e-6), FormatAuto)
+	if !ok || format != FormatTFServing || units != 8 {
+		t.Fatalf("fast path on the typical answer: %v %s %d", ok, format, units)
+	}
+	w.reset(c)
+	if _, _, ok := w.fast(typical1KB(0), flipped1KB(), FormatAuto); ok {
+		t.Fatal("fast path agrees with a flipped answer")
+	}
 }
