@@ -134,6 +134,11 @@
 // comparison allocates nothing; a disagreeing one allocates its Diffs. The text rule's edit
 // distance costs O(n*k) for texts of n runes and k = MaxDistance*n; the set rule O(n^2).
 //
+// BenchmarkCompare1KBAgree (a 1 KiB TF Serving answer, 8 predictions of 10 probabilities under an
+// argmax rule, auto format) measured about 4 µs/op and 0 allocs/op on a shared, loaded 2-core AMD
+// EPYC development machine; half of it is reading the 160 numbers. The full path on the same input
+// takes about 8 µs, of which fastjson's parsing is 3 µs.
+//
 // # Noise cancellation and chaos
 //
 // Significant implements Diffy's noise cancellation for per-field counters that the caller keeps
