@@ -398,7 +398,7 @@ type result struct {
 
 // load runs wrk once.
 func (h *harness) load(ctx context.Context, url, script string, d time.Duration) (result, error) {
-	args := []string{"-t", strconv.Itoa(h.o.threads), "-c", strconv.Itoa(h.o.connections), "-d", d.String(), "--latency", "-s", script, url}
+	args := []string{"-t", strconv.Itoa(h.o.threads), "-c", strconv.Itoa(h.o.connections), "-d", fmt.Sprintf("%ds", max(1, int(d.Seconds()))), "--latency", "-s", script, url}
 	name := h.o.wrk
 	if h.cpus.load != "" {
 		args = append([]string{"-c", h.cpus.load, name}, args...)
@@ -552,9 +552,9 @@ func machine(o options) string {
 		}
 	}
 	version := func(name string, args ...string) string {
-		out, err := exec.Command(name, args...).CombinedOutput()
-		if err != nil {
-			return "not found"
+		out, _ := exec.Command(name, args...).CombinedOutput() // wrk -v exits 1 after printing its version
+		if len(out) == 0 {
+			return name + " not found"
 		}
 		return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}

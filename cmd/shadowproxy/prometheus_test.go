@@ -110,7 +110,7 @@ routes:
       - name: iris-drill
         url: %q
         sample: 50%%
-        chaos: {error_rate: 20%%, latency: 1ms}
+        chaos: {error_rate: 20%%, flip_rate: 50%%, latency: 1ms}
     compare: {format: json, ignore: [served_at]}
     record: {agreements: 100%%}
 sinks:
@@ -168,6 +168,11 @@ scrape_configs:
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
+	// The chaos drill trips the disagreement alert on a real Prometheus: pending at once, firing after its
+	// "for" of 10 minutes (promtool's tests cover the firing).
+	waitFor(t, "the drill's disagreement alert", func() bool {
+		return len(promQuery(t, promAddr, `ALERTS{alertname="ShadowproxyCandidateDisagreementHigh",candidate="iris-drill"}`)) > 0
+	})
 	waitFor(t, "scraped recording rules", func() bool {
 		return len(promQuery(t, promAddr, `shadowproxy:disagreement_wilson_lower:5m`)) > 0 &&
 			len(promQuery(t, promAddr, `shadowproxy:prediction_disagreement_rate:5m`)) > 0 &&
