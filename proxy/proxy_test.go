@@ -22,20 +22,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, proxytest.IgnoreFasthttp()...) }
 
-// primary starts a model server on loopback and returns its URL.
-func primary(t testing.TB, h fasthttp.RequestHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true, DisableHeaderNamesNormalizing: true}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Shutdown(); <-done })
-	return "http://" + ln.Addr().String()
-}
-
 // harness is a proxy served on an in-memory listener with a client for it.
 type harness struct {
 	srv    *Server
@@ -123,7 +109,7 @@ func echo(name string) fasthttp.RequestHandler {
 }
 
 func TestRouting(t *testing.T) {
-	a, b, c := primary(t, echo("a")), primary(t, echo("b")), primary(t, echo("c"))
+	a, b, c := proxytest.Serve(t, echo("a")), proxytest.Serve(t, echo("b")), proxytest.Serve(t, echo("c"))
 	h := newHarness(t, Options{Routes: []Route{
 		{Name: "iris", PathPrefix: "/v1/models/iris", Methods: []string{"POST"}, Primary: Upstream{URL: a}},
 		{Name: "canary", PathPrefix: "/v2", Headers: map[string]string{"X-Canary": "yes"}, Primary: Upstream{URL: b}},
@@ -163,7 +149,7 @@ func TestRouting(t *testing.T) {
 
 func TestPassthroughAndHeaders(t *testing.T) {
 	var seen atomic.Pointer[fasthttp.RequestHeader]
-	url := primary(t, func(ctx *fasthttp.RequestCtx) {
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		h := new(fasthttp.RequestHeader)
 		ctx.Request.Header.CopyTo(h)
 		seen.Store(h)
@@ -215,7 +201,7 @@ func TestPassthroughAndHeaders(t *testing.T) {
 
 func TestRequestIDs(t *testing.T) {
 	var ids sync.Map
-	url := primary(t, func(ctx *fasthttp.RequestCtx) { ids.Store(string(ctx.Request.Header.Peek(HeaderRequestID)), true) })
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ids.Store(string(ctx.Request.Header.Peek(HeaderRequestID)), true) })
 	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}}}})
 	seen := map[string]bool{}
 	for i := range 50 {
@@ -271,7 +257,7 @@ func TestPrimaryFailures(t *testing.T) {
 		status int
 	}{
 		{"down", deadURL, 502},
-		{"slow", primary(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(time.Second) }), 504},
+		{"slow", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(time.Second) }), 504},
 		{"reset mid-response", reset, 502},
 	}
 	for _, tt := range tests {
@@ -291,7 +277,7 @@ func TestPrimaryFailures(t *testing.T) {
 
 func TestMirrorOffer(t *testing.T) {
 	rec := &recorder{}
-	h := newHarness(t, Options{Routes: []Route{{Name: "iris", Primary: Upstream{URL: primary(t, echo("p"))}, Mirror: rec}}})
+	h := newHarness(t, Options{Routes: []Route{{Name: "iris", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}, Mirror: rec}}})
 	h.do(t, "POST", "/v1/a", map[string]string{HeaderRequestID: "r1"}, `{"x":1}`)
 	h.do(t, "POST", "/v1/b", map[string]string{HeaderRequestID: "r2", ShadowHeader: "1"}, `{"x":2}`)
 	got := rec.all()
@@ -308,7 +294,7 @@ func TestLimits(t *testing.T) {
 	h := newHarness(t, Options{
 		MaxRequestBody: 1024,
 		MaxHeaderBytes: 4096,
-		Routes:         []Route{{Name: "r", Primary: Upstream{URL: primary(t, echo("p"))}}},
+		Routes:         []Route{{Name: "r", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}}},
 	})
 	tests := []struct {
 		name   string
@@ -337,7 +323,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestSlowlorisIsCutOff(t *testing.T) {
-	srv, err := New(Options{ReadTimeout: 200 * time.Millisecond, Routes: []Route{{Name: "r", Primary: Upstream{URL: primary(t, echo("p"))}}}})
+	srv, err := New(Options{ReadTimeout: 200 * time.Millisecond, Routes: []Route{{Name: "r", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +354,7 @@ func TestSlowlorisIsCutOff(t *testing.T) {
 }
 
 func TestSetRoutesUnderLoad(t *testing.T) {
-	a, b := primary(t, echo("a")), primary(t, echo("b"))
+	a, b := proxytest.Serve(t, echo("a")), proxytest.Serve(t, echo("b"))
 	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: a}}}})
 	var failures, total atomic.Int64
 	var wg sync.WaitGroup
@@ -416,7 +402,7 @@ func TestSetRoutesUnderLoad(t *testing.T) {
 
 func TestShutdownDrains(t *testing.T) {
 	started := make(chan struct{}, 1)
-	url := primary(t, func(ctx *fasthttp.RequestCtx) {
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		started <- struct{}{}
 		time.Sleep(200 * time.Millisecond)
 		ctx.SetBodyString("done")
@@ -463,7 +449,7 @@ type nopMirror struct{}
 func (nopMirror) Offer(*Exchange) bool { return true }
 
 func BenchmarkProxy(b *testing.B) {
-	url := primary(b, func(ctx *fasthttp.RequestCtx) {
+	url := proxytest.Serve(b, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
 		ctx.SetBody(answer1KB)
 	})

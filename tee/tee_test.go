@@ -22,20 +22,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m, proxytest.IgnoreFasthttp()...) }
 
-// serve starts a fasthttp model server on loopback and returns its URL.
-func serve(t *testing.T, h fasthttp.RequestHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Shutdown(); <-done })
-	return "http://" + ln.Addr().String()
-}
-
 // memorySink keeps records in memory: a real Sink, for asserting what the tee writes.
 type memorySink struct {
 	mu   sync.Mutex
@@ -110,7 +96,7 @@ func closeTee(t *testing.T, tee *Tee) {
 
 func TestTeeRecordsExactlyTheDisagreements(t *testing.T) {
 	wrong := map[int]bool{3: true, 7: true, 11: true}
-	url := serve(t, labelModel(wrong))
+	url := proxytest.Serve(t, labelModel(wrong))
 	reg := prometheus.NewRegistry()
 	ms := &memorySink{}
 	cmp, err := compare.New(compare.Options{Ignore: []string{"model_version"}, Tolerance: compare.Tolerance{Abs: 1e-6, Rel: 1e-4}})
@@ -171,7 +157,7 @@ func TestTeeRecordsExactlyTheDisagreements(t *testing.T) {
 
 func TestTeeOfferNeverBlocksAndCountsDrops(t *testing.T) {
 	release := make(chan struct{})
-	url := serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
 	reg := prometheus.NewRegistry()
 	tee := newTestTee(t, reg, Options{
 		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "stuck", URL: url, Concurrency: 1, Queue: 2, Timeout: 10 * time.Second}, Sample: 1}},
@@ -214,18 +200,18 @@ func TestTeeCandidateFailures(t *testing.T) {
 		result  string // comparison result, "" when none is made
 	}{
 		{"refused", deadURL, time.Second, "error", ""},
-		{"slow", serve(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(300 * time.Millisecond) }), 50 * time.Millisecond, "timeout", ""},
-		{"5xx", serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }), time.Second, "error", "candidate_error"},
-		{"garbage", serve(t, func(ctx *fasthttp.RequestCtx) {
+		{"slow", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(300 * time.Millisecond) }), 50 * time.Millisecond, "timeout", ""},
+		{"5xx", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }), time.Second, "error", "candidate_error"},
+		{"garbage", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("application/json")
 			ctx.SetBodyString("\x00\xff{{not json")
 		}), time.Second, "ok", "unparseable"},
-		{"wrong content type", serve(t, func(ctx *fasthttp.RequestCtx) {
+		{"wrong content type", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("text/html")
 			ctx.SetBodyString("<html>maintenance</html>")
 		}), time.Second, "ok", "unparseable"},
 		{"reset mid-response", rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"predi", 0), time.Second, "error", ""},
-		{"body too large", serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(make([]byte, 64<<10)) }), time.Second, "error", ""},
+		{"body too large", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(make([]byte, 64<<10)) }), time.Second, "error", ""},
 		{"slow drip", rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"predictions\":[1]}", 40*time.Millisecond), 200 * time.Millisecond, "timeout", ""},
 	}
 	for _, tt := range tests {
@@ -264,7 +250,7 @@ func TestTeeCandidateFailures(t *testing.T) {
 
 func TestTeeCloseCountsAbandoned(t *testing.T) {
 	release := make(chan struct{})
-	url := serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
 	reg := prometheus.NewRegistry()
 	tee := newTestTee(t, reg, Options{
 		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url, Concurrency: 1, Queue: 10, Timeout: 200 * time.Millisecond}, Sample: 1}},
@@ -298,7 +284,7 @@ func TestTeeCloseCountsAbandoned(t *testing.T) {
 
 func TestTeeShadowRequestHeaders(t *testing.T) {
 	got := make(chan *fasthttp.RequestHeader, 1)
-	url := serve(t, func(ctx *fasthttp.RequestCtx) {
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		h := new(fasthttp.RequestHeader)
 		ctx.Request.Header.CopyTo(h)
 		got <- h
@@ -323,7 +309,7 @@ func TestTeeShadowRequestHeaders(t *testing.T) {
 }
 
 func TestTeeMirrorsOnlyConfiguredMethods(t *testing.T) {
-	url := serve(t, func(ctx *fasthttp.RequestCtx) {})
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {})
 	tee := newTestTee(t, prometheus.NewRegistry(), Options{
 		Methods:    []string{"POST"},
 		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url}, Sample: 1}},
@@ -396,7 +382,7 @@ func TestTeeChaos(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ms := &memorySink{}
 			tee := newTestTee(t, prometheus.NewRegistry(), Options{
-				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: serve(t, same)}, Sample: 1, Chaos: tt.chaos}},
+				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: proxytest.Serve(t, same)}, Sample: 1, Chaos: tt.chaos}},
 				Record:     RecordOptions{Disagreements: 1},
 				Sink:       ms,
 			})
@@ -439,8 +425,8 @@ func TestTeeNoiseCancellation(t *testing.T) {
 	}
 	reg := prometheus.NewRegistry()
 	tee := newTestTee(t, reg, Options{
-		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: serve(t, model(10)), Concurrency: 1}, Sample: 1}},
-		Secondary:  &UpstreamOptions{URL: serve(t, model(0)), Concurrency: 1},
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: proxytest.Serve(t, model(10)), Concurrency: 1}, Sample: 1}},
+		Secondary:  &UpstreamOptions{URL: proxytest.Serve(t, model(0)), Concurrency: 1},
 	})
 	done := func() float64 {
 		var n float64

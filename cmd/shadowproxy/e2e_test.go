@@ -51,20 +51,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// modelServer is a model on loopback for the end-to-end tests.
-func modelServer(t *testing.T, h fasthttp.RequestHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Shutdown(); <-done })
-	return "http://" + ln.Addr().String()
-}
-
 // process is a running shadowproxy binary.
 type process struct {
 	cmd    *exec.Cmd
@@ -295,8 +281,8 @@ func readRecords(t *testing.T, path string) []map[string]any {
 
 func TestE2EPrimaryAnswersAndRecordedDisagreements(t *testing.T) {
 	wrong := func(x int) bool { return x%7 == 0 }
-	primary := modelServer(t, answer(0, nil, 0))
-	candidate := modelServer(t, answer(1, wrong, 0))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
+	candidate := proxytest.Serve(t, answer(1, wrong, 0))
 	records := filepath.Join(t.TempDir(), "records.jsonl")
 	p, _ := startProxy(t, proxyConfig(primary, candidate, records, ""))
 
@@ -358,11 +344,11 @@ func TestE2ECandidateFaultsLeaveThePrimaryAlone(t *testing.T) {
 		candidate string
 		outcome   string
 	}{
-		{"slow", modelServer(t, answer(0, nil, slow)), "ok"},
+		{"slow", proxytest.Serve(t, answer(0, nil, slow)), "ok"},
 		{"dead", deadURL, "error"},
-		{"garbage", modelServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("\x00\x01garbage{") }), "ok"},
+		{"garbage", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("\x00\x01garbage{") }), "ok"},
 	}
-	primary := modelServer(t, answer(0, nil, 0))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _ := startProxy(t, proxyConfig(primary, tt.candidate, filepath.Join(t.TempDir(), "r.jsonl"), "        timeout: 3s"))
@@ -387,8 +373,8 @@ func TestE2ECandidateFaultsLeaveThePrimaryAlone(t *testing.T) {
 }
 
 func TestE2EFullQueueDropsAndCounts(t *testing.T) {
-	primary := modelServer(t, answer(0, nil, 0))
-	candidate := modelServer(t, answer(0, nil, 300*time.Millisecond))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
+	candidate := proxytest.Serve(t, answer(0, nil, 300*time.Millisecond))
 	p, _ := startProxy(t, proxyConfig(primary, candidate, filepath.Join(t.TempDir(), "r.jsonl"), "        concurrency: 1\n        queue: 1"))
 	client := &fasthttp.Client{}
 	defer client.CloseIdleConnections()

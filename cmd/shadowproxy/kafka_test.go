@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
+
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
 const recordsTopic = "shadowproxy.records"
@@ -71,8 +73,8 @@ func TestE2EKafkaOutageAndRestartLoseNothing(t *testing.T) {
 	kafka := broker(t, port, dataDir)
 	defer func() { kafka.Close() }()
 
-	primary := modelServer(t, answer(0, nil, 0))
-	candidate := modelServer(t, answer(1, func(int) bool { return true }, 0)) // disagrees on everything
+	primary := proxytest.Serve(t, answer(0, nil, 0))
+	candidate := proxytest.Serve(t, answer(1, func(int) bool { return true }, 0)) // disagrees on everything
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
 admin: "127.0.0.1:0"
 reload: {watch: false}

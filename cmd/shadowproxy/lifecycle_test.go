@@ -17,11 +17,13 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
 func TestE2EReload(t *testing.T) {
-	primary := modelServer(t, answer(0, nil, 0))
-	candidate := modelServer(t, answer(0, nil, 0))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
+	candidate := proxytest.Serve(t, answer(0, nil, 0))
 	records := filepath.Join(t.TempDir(), "r.jsonl")
 	cfg := proxyConfig(primary, candidate, records, "")
 	p, path := startProxy(t, cfg)
@@ -91,8 +93,8 @@ func TestE2EReload(t *testing.T) {
 }
 
 func TestE2EDrainOnSIGTERM(t *testing.T) {
-	primary := modelServer(t, answer(0, nil, 20*time.Millisecond))
-	candidate := modelServer(t, answer(0, nil, 50*time.Millisecond))
+	primary := proxytest.Serve(t, answer(0, nil, 20*time.Millisecond))
+	candidate := proxytest.Serve(t, answer(0, nil, 50*time.Millisecond))
 	p, _ := startProxy(t, proxyConfig(primary, candidate, filepath.Join(t.TempDir(), "r.jsonl"), ""))
 	url := "http://" + p.listen + "/v1/models/iris:predict"
 
@@ -215,7 +217,7 @@ func TestDemoCommand(t *testing.T) {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	primary := modelServer(t, answer(0, nil, 0))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
 	p, _ := startProxy(t, proxyConfig(primary, primary, filepath.Join(t.TempDir(), "r.jsonl"), ""))
 	client := &fasthttp.Client{}
 	defer client.CloseIdleConnections()

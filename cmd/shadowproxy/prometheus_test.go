@@ -22,6 +22,7 @@ import (
 
 	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/configs"
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
 // needTool returns the path of a tool the test needs; without it the test skips, except in CI (where
@@ -96,8 +97,8 @@ func TestE2EPrometheusDashboardsAndRules(t *testing.T) {
 	}
 	defer kafka.Close()
 
-	primary := modelServer(t, answer(0, nil, 0))
-	candidate := modelServer(t, answer(1, func(x int) bool { return x%10 == 0 }, time.Millisecond))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
+	candidate := proxytest.Serve(t, answer(1, func(x int) bool { return x%10 == 0 }, time.Millisecond))
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
 admin: "127.0.0.1:0"

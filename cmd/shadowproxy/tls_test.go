@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
 // selfSigned makes a certificate for 127.0.0.1 that is its own CA, as PEM.
@@ -48,28 +50,14 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
 }
 
-// tlsModel serves h over TLS on loopback and returns its https URL.
-func tlsModel(t *testing.T, h fasthttp.RequestHandler, certPEM, keyPEM []byte) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.ServeTLSEmbed(ln, certPEM, keyPEM) }()
-	t.Cleanup(func() { _ = s.Shutdown(); <-done })
-	return "https://" + ln.Addr().String()
-}
-
 func TestE2ETLSUpstreamsWithCustomCA(t *testing.T) {
 	certPEM, keyPEM := selfSigned(t)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	primary := tlsModel(t, answer(0, nil, 0), certPEM, keyPEM)
-	candidate := tlsModel(t, answer(1, func(int) bool { return true }, 0), certPEM, keyPEM)
+	primary := proxytest.ServeTLS(t, answer(0, nil, 0), certPEM, keyPEM)
+	candidate := proxytest.ServeTLS(t, answer(1, func(int) bool { return true }, 0), certPEM, keyPEM)
 	records := filepath.Join(t.TempDir(), "r.jsonl")
 
 	// Without the CA, the primary's certificate is not trusted: 502, never a plain-text fallback.
