@@ -243,3 +243,34 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	p.stop(t)
 }
+
+func TestE2EReloadSwapsSinks(t *testing.T) {
+	primary := proxytest.Serve(t, answer(0, nil, 0))
+	candidate := proxytest.Serve(t, answer(1, func(int) bool { return true }, 0))
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "first.jsonl"), filepath.Join(dir, "second.jsonl")
+	cfg := proxyConfig(primary, candidate, first, "")
+	p, path := startProxy(t, cfg)
+	client := &fasthttp.Client{}
+	defer client.CloseIdleConnections()
+	url := "http://" + p.listen + "/v1/models/iris:predict"
+	const disagree = `shadowproxy_comparisons_total{candidate="iris-v2",result="disagree",route="iris"}`
+	for i := range 3 {
+		post(t, client, url, fmt.Sprintf("a-%d", i), fmt.Sprintf(`{"x":%d}`, i))
+	}
+	waitFor(t, "3 comparisons", func() bool { return p.metric(t, disagree) == 3 })
+
+	if err := os.WriteFile(path, []byte(strings.Replace(cfg, first, second, 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGHUP)
+	waitFor(t, "the reload", func() bool { return p.metric(t, `shadowproxy_config_reloads_total{result="ok"}`) >= 1 })
+	for i := range 4 {
+		post(t, client, url, fmt.Sprintf("b-%d", i), fmt.Sprintf(`{"x":%d}`, i))
+	}
+	waitFor(t, "7 comparisons", func() bool { return p.metric(t, disagree) == 7 })
+	p.stop(t)
+	if a, b := len(readRecords(t, first)), len(readRecords(t, second)); a != 3 || b != 4 {
+		t.Errorf("records before and after the sinks changed: %d and %d, want 3 and 4", a, b)
+	}
+}
