@@ -112,6 +112,9 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		failed: make(chan error, 2),
 	}
 	reg.MustRegister(a.metrics.reloads)
+	for _, r := range []string{"ok", "error"} {
+		a.metrics.reloads.WithLabelValues(r) // both series exist from the start, at 0
+	}
 	sinks, err := newSwitchSink(cfg.Sinks, a.metrics.sink, log)
 	if err != nil {
 		return nil, err
