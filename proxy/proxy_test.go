@@ -477,3 +477,32 @@ func BenchmarkProxy(b *testing.B) {
 }
 
 var answer1KB = []byte(`{"predictions":[` + strings.TrimSuffix(strings.Repeat(`{"label":"versicolor","scores":[0.01,0.97,0.02],"id":12345},`, 17), ",") + `]}`)
+
+// TestHeaderNamesAnyCase checks that header names match whatever their case: a lower-case request id
+// is kept, a lower-case shadow marker still prevents mirroring, lower-case hop-by-hop headers are
+// removed.
+func TestHeaderNamesAnyCase(t *testing.T) {
+	var seen atomic.Pointer[fasthttp.RequestHeader]
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		h := new(fasthttp.RequestHeader)
+		ctx.Request.Header.CopyTo(h)
+		seen.Store(h)
+		ctx.Response.Header.Set("keep-alive", "timeout=5")
+	})
+	rec := &recorder{}
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}, Mirror: rec}}})
+	h.client.DisableHeaderNamesNormalizing = true
+	resp := h.do(t, "POST", "/", map[string]string{"x-request-id": "lower-1", "x-shadowproxy-shadow": "1", "proxy-connection": "keep-alive"}, "{}")
+	if got := string(resp.Header.Peek(HeaderRequestID)); got != "lower-1" {
+		t.Errorf("request id = %q, want the client's lower-case one", got)
+	}
+	if len(resp.Header.Peek("Keep-Alive")) > 0 {
+		t.Error("a lower-case keep-alive from the primary reached the client")
+	}
+	if up := seen.Load(); up == nil || len(up.Peek("Proxy-Connection")) > 0 || string(up.Peek(HeaderRequestID)) != "lower-1" {
+		t.Errorf("primary saw %v", up)
+	}
+	if len(rec.all()) != 0 {
+		t.Error("a request marked as a shadow in lower case was mirrored")
+	}
+}

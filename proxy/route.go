@@ -190,18 +190,17 @@ func newHostClient(u Upstream) (*fasthttp.HostClient, string, error) {
 		maxBody = 64 << 20
 	}
 	return &fasthttp.HostClient{
-		Addr:                          addr,
-		IsTLS:                         isTLS,
-		TLSConfig:                     u.TLS,
-		MaxConns:                      maxConns,
-		MaxConnWaitTimeout:            timeout,
-		MaxIdleConnDuration:           30 * time.Second,
-		ReadTimeout:                   timeout,
-		WriteTimeout:                  timeout,
-		MaxResponseBodySize:           maxBody,
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		RetryIfErr:                    retryStale,
+		Addr:                     addr,
+		IsTLS:                    isTLS,
+		TLSConfig:                u.TLS,
+		MaxConns:                 maxConns,
+		MaxConnWaitTimeout:       timeout,
+		MaxIdleConnDuration:      30 * time.Second,
+		ReadTimeout:              timeout,
+		WriteTimeout:             timeout,
+		MaxResponseBodySize:      maxBody,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		RetryIfErr:               retryStale,
 	}, addr, nil
 }

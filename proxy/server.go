@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -39,6 +40,8 @@ type Options struct {
 // Server is the client-facing proxy.
 type Server struct {
 	srv      *fasthttp.Server
+	lnMu     sync.Mutex
+	ln       net.Listener
 	metrics  *Metrics
 	log      *zap.Logger
 	ids      *idSource
@@ -69,20 +72,19 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.srv = &fasthttp.Server{
-		Handler:                       s.handle,
-		ErrorHandler:                  s.requestError,
-		Name:                          "shadowproxy",
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		DisableHeaderNamesNormalizing: true,
-		CloseOnShutdown:               true,
-		ReadTimeout:                   orDuration(o.ReadTimeout, 30*time.Second),
-		WriteTimeout:                  orDuration(o.WriteTimeout, 30*time.Second),
-		IdleTimeout:                   orDuration(o.IdleTimeout, 90*time.Second),
-		MaxRequestBodySize:            orInt(o.MaxRequestBody, 16<<20),
-		ReadBufferSize:                orInt(o.MaxHeaderBytes, 16<<10),
-		Concurrency:                   o.Concurrency,
-		Logger:                        zapPrintf{o.Logger},
+		Handler:               s.handle,
+		ErrorHandler:          s.requestError,
+		Name:                  "shadowproxy",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		ReadTimeout:           orDuration(o.ReadTimeout, 30*time.Second),
+		WriteTimeout:          orDuration(o.WriteTimeout, 30*time.Second),
+		IdleTimeout:           orDuration(o.IdleTimeout, 90*time.Second),
+		MaxRequestBodySize:    orInt(o.MaxRequestBody, 16<<20),
+		ReadBufferSize:        orInt(o.MaxHeaderBytes, 16<<10),
+		Concurrency:           o.Concurrency,
+		Logger:                zapPrintf{o.Logger},
 	}
 	return s, nil
 }
@@ -105,16 +107,44 @@ func (s *Server) SetRoutes(rs []Route) error {
 	return nil
 }
 
-// Serve serves clients on ln until Shutdown.
+// Serve serves clients on ln until Shutdown, after which it returns nil.
 func (s *Server) Serve(ln net.Listener) error {
-	return s.srv.Serve(ln)
+	s.lnMu.Lock()
+	s.ln = ln
+	s.lnMu.Unlock()
+	err := s.srv.Serve(ln)
+	if s.draining.Load() && errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
 }
 
-// Shutdown stops accepting connections and waits for requests in flight until ctx ends. Responses
-// written meanwhile carry Connection: close.
+// drainGrace bounds how long Shutdown lets keep-alive clients leave on their own.
+const drainGrace = 2 * time.Second
+
+// Shutdown drains without racing keep-alive clients: it closes the listener (new connections are
+// refused), answers every request on the open connections with Connection: close so their clients
+// move away after their current exchange, waits for them to go (at most drainGrace, or half the time
+// ctx leaves), then closes what is left (connections idle all that while) and waits for requests in
+// flight until ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	s.lnMu.Lock()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	s.lnMu.Unlock()
+	grace := drainGrace
+	if d, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(d)/2)
+	}
+	for end := time.Now().Add(grace); s.srv.GetOpenConnectionsCount() > 0 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
 	err := s.srv.ShutdownWithContext(ctx)
+	if ctx.Err() == nil {
+		err = nil // the only other error is closing the listener a second time
+	}
 	for _, r := range s.table.Load().routes {
 		r.client.CloseIdleConnections()
 	}
