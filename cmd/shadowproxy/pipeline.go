@@ -146,7 +146,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		if err != nil {
 			return tee.Options{}, fmt.Errorf("secondary: %w", err)
 		}
-		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), MaxBody: int(cfg.MaxRequestBody), TLS: t}
+		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), MaxBody: int(rec.MaxBody), TLS: t}
 	}
 	for _, c := range rc.Candidates {
 		key, err := tee.ParseStickyKey(c.StickyKey)
@@ -164,7 +164,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 				Timeout:     c.Timeout.D(),
 				Concurrency: c.Concurrency,
 				Queue:       c.Queue,
-				MaxBody:     int(cfg.MaxRequestBody),
+				MaxBody:     int(rec.MaxBody), // bounds each queued copy (DESIGN: body copies are bounded by max_body)
 				TLS:         t,
 			},
 			Sample:    c.Sample.Fraction(),
