@@ -106,6 +106,9 @@ func proxyOptions(cfg *configs.Config, routes []proxy.Route, log *zap.Logger, m 
 	}
 }
 
+// defaultMirrorMethods are mirrored by routes whose match lists no methods.
+var defaultMirrorMethods = []string{"GET", "POST"}
+
 // teeOptions maps one route of the config onto tee.Options.
 func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metrics, log *zap.Logger) (tee.Options, error) {
 	cmp, err := compare.New(compareOptions(rc.Compare))
@@ -113,9 +116,15 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		return tee.Options{}, fmt.Errorf("compare: %w", err)
 	}
 	rec := rc.Record
+	// Mirroring repeats a request's side effects on the candidate: a route that matches every method
+	// mirrors only GET and POST (inference calls); other methods are mirrored only when listed.
+	methods := rc.Match.Methods
+	if len(methods) == 0 {
+		methods = defaultMirrorMethods
+	}
 	o := tee.Options{
 		Route:         rc.Name,
-		Methods:       rc.Match.Methods,
+		Methods:       methods,
 		Comparator:    cmp,
 		RemoveHeaders: rc.ShadowHeaders.Remove,
 		Sink:          s,
