@@ -3,6 +3,9 @@ package compare
 import (
 	"math"
 	"math/rand/v2"
+	"os"
+	"regexp"
+	"strconv"
 	"testing"
 )
 
@@ -175,5 +178,37 @@ func BenchmarkVerdict(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		Verdict(30, 1000, 0.05, 0.05)
+	}
+}
+
+// TestPromtoolExpectationsAreWilson keeps the recording rules' promtool test honest: the bounds it
+// expects for 25 of 500 and 0 of 500 must be the ones Wilson computes.
+func TestPromtoolExpectationsAreWilson(t *testing.T) {
+	data, err := os.ReadFile("../configs/prometheus/shadowproxy.rules_test.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect := func(series string) float64 {
+		re := regexp.MustCompile(regexp.QuoteMeta(series) + `'\s*\n\s*value:\s*(\S+)`)
+		m := re.FindSubmatch(data)
+		if m == nil {
+			t.Fatalf("no expectation for %s", series)
+		}
+		v, err := strconv.ParseFloat(string(m[1]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, c := range []struct {
+		cand string
+		s, n int64
+	}{{"iris-v2", 25, 500}, {"iris-v3", 0, 500}} {
+		lo, hi := Wilson(c.s, c.n, z95)
+		gotLo := expect(`shadowproxy:disagreement_wilson_lower:5m{route="iris",candidate="` + c.cand + `"}`)
+		gotHi := expect(`shadowproxy:disagreement_wilson_upper:5m{route="iris",candidate="` + c.cand + `"}`)
+		if math.Abs(gotLo-lo) > 1e-12 || math.Abs(gotHi-hi) > 1e-12 {
+			t.Errorf("%d/%d: promtool test expects [%v, %v], Wilson gives [%v, %v]", c.s, c.n, gotLo, gotHi, lo, hi)
+		}
 	}
 }
