@@ -134,10 +134,10 @@ const (
 	FormatOpenAI    = "openai"
 )
 
-// Formats lists the format names New accepts ("" is auto).
+// Formats lists the format names New accepts ("" is auto). It is informative: New does not read it.
 var Formats = []string{FormatAuto, FormatJSON, FormatRaw, FormatTFServing, FormatKServeV1, FormatKServeV2, FormatMLflow, FormatOpenAI}
 
-// Modes lists the rule modes New accepts.
+// Modes lists the rule modes New accepts. It is informative: New does not read it.
 var Modes = []string{"exact", "tolerance", "argmax", "label", "topk", "cosine", "text", "set", "ignore"}
 
 // Errors New wraps, for errors.Is.
@@ -176,6 +176,7 @@ type Comparator struct {
 	rules    []compiledRule
 	maxDiffs int
 	pool     sync.Pool // *walker
+	noFast   bool      // tests: always take the full path
 }
 
 // New compiles opts. It returns an error naming the unknown format, the unknown mode or the bad path.
@@ -184,11 +185,9 @@ func New(opts Options) (*Comparator, error) {
 	if c.format == "" {
 		c.format = FormatAuto
 	}
-	known := false
-	for _, f := range Formats {
-		known = known || f == c.format
-	}
-	if !known {
+	switch c.format {
+	case FormatAuto, FormatJSON, FormatRaw, FormatTFServing, FormatKServeV1, FormatKServeV2, FormatMLflow, FormatOpenAI:
+	default:
 		return nil, fmt.Errorf("%w %q (want one of auto, json, raw, tfserving, kserve-v1, kserve-v2, mlflow, openai)", ErrUnknownFormat, opts.Format)
 	}
 	if err := checkTolerance(opts.Tolerance.Abs, opts.Tolerance.Rel); err != nil {
@@ -275,6 +274,12 @@ func compileRule(r Rule) (compiledRule, error) {
 	}
 	if len(r.Mapping) > 0 && cr.mode != modeLabel {
 		return cr, fmt.Errorf("%w: mapping is only for mode label (path %q)", ErrBadRule, r.Path)
+	}
+	if r.Mapping != nil { // a copy: the caller may change its map, the Comparator stays as compiled
+		cr.Mapping = make(map[string]string, len(r.Mapping))
+		for k, v := range r.Mapping {
+			cr.Mapping[k] = v
+		}
 	}
 	return cr, nil
 }

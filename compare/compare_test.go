@@ -601,6 +601,10 @@ func TestPerturb(t *testing.T) {
 		{"embedding noise", "", PerturbNoise, `{"object":"list","data":[{"embedding":[0.1,0.2,0.3]}]}`, Rule{Path: "x", Mode: "exact"}},
 		{"tie", "", PerturbFlip, `{"predictions":[[0.5,0.5]]}`, Rule{Path: "predictions[*]", Mode: "argmax"}},
 		{"NaN kept", "", PerturbFlip, `{"predictions":[[NaN,1,Infinity]]}`, Rule{Path: "predictions[*]", Mode: "argmax"}},
+		{"regression batch", "", PerturbFlip, `{"predictions":[3.5,4.0,5.5]}`, Rule{Path: "x", Mode: "exact"}},
+		{"regression noise", "", PerturbNoise, `{"predictions":[3.5,4.0,5.5]}`, Rule{Path: "x", Mode: "exact"}},
+		{"kserve-v2 labels", "", PerturbFlip, `{"outputs":[{"name":"l","datatype":"INT64","shape":[2],"data":[1,1]}]}`, Rule{Path: "x", Mode: "exact"}},
+		{"mlflow columns", FormatMLflow, PerturbFlip, `{"predictions":{"label":[0,1],"name":["a","b"]}}`, Rule{Path: "x", Mode: "exact"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,7 +42,7 @@
 //     parameters.binary_data_size is compared byte for byte, per row of its first dimension, with
 //     the matching range of the binary tail (no numeric tolerance there).
 //   - mlflow: the scoring server's {"predictions": [...]} or {"predictions": {"col": [...]}} (columns);
-//     a bare top-level list (MLflow 1.x) compares as a list of predictions.
+//     with format mlflow, a bare top-level list (MLflow 1.x) is a list of predictions.
 //   - openai: chat completions, completions, embeddings; id, created, usage, system_fingerprint and
 //     model are ignored. A server-sent event stream (Content-Type text/event-stream, or a body
 //     starting with "data:") is assembled first into the non-streamed answer: per choice,
@@ -118,6 +118,26 @@
 //
 // A rule meeting values of another kind than it expects (argmax on a string) falls back to the
 // structural comparison.
+//
+// Result.Predictions is zero for the error and Unparseable outcomes; Result.DiffCount counts every
+// difference, Result.Diffs keeps the first Options.MaxDiffs of them. Result.Format is the format
+// used: the detected one under auto, or the configured one when the status codes decided.
+//
+// # Performance
+//
+// Compare first tries a fast path: one lockstep scan of the two texts that compares as it goes,
+// builds no tree and reads numbers with Clinger's exact fast path. It only ever concludes "agree";
+// at the first difference, or anything it does not handle (escaped keys, keys in another order,
+// NaN and Infinity tokens, kserve-v2, error objects, label/text/set rules over differing values),
+// the full comparison runs: fastjson parsers and scratch memory pooled per Comparator, then the walk
+// that records diffs. A differential fuzz test holds the fast path to the full one. An agreeing
+// comparison allocates nothing; a disagreeing one allocates its Diffs. The text rule's edit
+// distance costs O(n*k) for texts of n runes and k = MaxDistance*n; the set rule O(n^2).
+//
+// BenchmarkCompare1KBAgree (a 1 KiB TF Serving answer, 8 predictions of 10 probabilities under an
+// argmax rule, auto format) measured about 4 µs/op and 0 allocs/op on a shared, loaded 2-core AMD
+// EPYC development machine; half of it is reading the 160 numbers. The full path on the same input
+// takes about 8 µs, of which fastjson's parsing is 3 µs.
 //
 // # Noise cancellation and chaos
 //

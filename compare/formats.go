@@ -168,6 +168,12 @@ func (w *walker) run(primary, candidate Response) Result {
 	if pErr || cErr {
 		return errorResult(format, pErr, cErr)
 	}
+	if !w.c.noFast {
+		if f, units, ok := w.fast(pj, cj, format); ok {
+			return Result{Outcome: Agree, Format: f, Predictions: Predictions{Agree: units}}
+		}
+		w.restart()
+	}
 	pv, err := w.pp.ParseBytes(tolerant(&w.tmpP, pj))
 	if err != nil {
 		return Result{Outcome: Unparseable, Format: format, Reason: shortReason("primary: ", err)}
@@ -490,9 +496,20 @@ func (w *walker) output(pa, ca []*fastjson.Value, p, c *fastjson.Value, ptail, c
 	if pd == nil && cd == nil { // Triton binary tensors
 		pb, okp := binaryRange(pa, p, ptail)
 		cb, okc := binaryRange(ca, c, ctail)
+		if !okp && !okc {
+			return // neither side carries data for this output
+		}
 		if !okp || !okc {
 			if w.keep() {
-				w.addDiff([]byte(strconv.Quote("<binary data missing or out of range>")), []byte(`"<binary>"`), "binary")
+				missing := []byte(`"<binary data missing or out of range>"`)
+				a, b := missing, missing
+				if okp {
+					a = binSummary(pb)
+				}
+				if okc {
+					b = binSummary(cb)
+				}
+				w.addDiff(a, b, "binary")
 			}
 			return
 		}

@@ -51,11 +51,20 @@ func Perturb(body []byte, format string, mode string, rnd func() float64, scale 
 		pt.value(v, func(nv *fastjson.Value) { v = nv })
 	case FormatTFServing, FormatKServeV1, FormatMLflow:
 		if v.Type() == fastjson.TypeArray {
-			pt.value(v, func(nv *fastjson.Value) { v = nv })
+			pt.batch(v)
+			break
+		}
+		if v.Type() != fastjson.TypeObject {
 			break
 		}
 		for _, k := range []string{"predictions", "outputs", "result", "results"} {
-			pt.key(v, k)
+			if b := v.Get(k); b != nil {
+				if b.Type() == fastjson.TypeArray || b.Type() == fastjson.TypeObject {
+					pt.batch(b)
+				} else {
+					pt.key(v, k)
+				}
+			}
 		}
 	case FormatKServeV2:
 		for _, out := range v.GetArray("outputs") {
@@ -110,6 +119,20 @@ func (pt *perturber) noise() float64 {
 	return f
 }
 
+// batch perturbs each prediction of a batch: the elements of a list, or of each column of an object.
+func (pt *perturber) batch(v *fastjson.Value) {
+	switch v.Type() {
+	case fastjson.TypeArray:
+		a, _ := v.Array()
+		for i := range a {
+			pt.value(a[i], func(nv *fastjson.Value) { v.SetArrayItem(i, nv) })
+		}
+	case fastjson.TypeObject:
+		o, _ := v.Object()
+		o.Visit(func(_ []byte, col *fastjson.Value) { pt.batch(col) })
+	}
+}
+
 // tensor perturbs a kserve-v2 output's flat data row by row (rows of the first dimension).
 func (pt *perturber) tensor(out *fastjson.Value) {
 	data := out.Get("data")
@@ -119,7 +142,7 @@ func (pt *perturber) tensor(out *fastjson.Value) {
 	flat, err := data.Array()
 	dims, ok := readShape(nil, out)
 	if err != nil || !ok || len(dims) < 2 || !allNumbers(flat) || !pt.flip {
-		pt.key(out, "data")
+		pt.batch(data) // one prediction per element (or data that does not fit its shape)
 		return
 	}
 	row := 1
@@ -127,7 +150,7 @@ func (pt *perturber) tensor(out *fastjson.Value) {
 		row *= d
 	}
 	if row < 2 || len(flat)%row != 0 {
-		pt.key(out, "data")
+		pt.batch(data)
 		return
 	}
 	for off := 0; off < len(flat); off += row {

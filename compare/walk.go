@@ -122,6 +122,16 @@ func (w *walker) reset(c *Comparator) {
 	w.bad = w.bad[:0]
 }
 
+// restart clears what a failed fast path left.
+func (w *walker) restart() {
+	w.tol = w.c.tol
+	w.unitDepth, w.unit, w.nUnits = -1, -1, 0
+	w.shape, w.shapeWhy = false, ""
+	w.stack = w.stack[:0]
+	clear(w.bad)
+	w.bad = w.bad[:0]
+}
+
 func (w *walker) release() {
 	w.c = nil
 	w.res = Result{}

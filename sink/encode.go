@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"math"
@@ -151,7 +152,7 @@ func appendRaw(dst []byte, b []byte, asBase64 bool) []byte {
 	switch {
 	case len(b) == 0:
 		return append(dst, "null"...)
-	case utf8.Valid(b) && json.Valid(b):
+	case utf8.Valid(b) && validJSON(b):
 		return appendCompact(dst, b)
 	case asBase64 || !utf8.Valid(b):
 		// Valid JSON with invalid UTF-8 inside its strings lands here too: base64 keeps every byte.
@@ -164,6 +165,10 @@ func appendRaw(dst []byte, b []byte, asBase64 bool) []byte {
 // appendCompact appends valid JSON b without insignificant whitespace. Valid JSON has no raw control
 // characters inside strings, so whitespace outside strings is all there is to drop.
 func appendCompact(dst []byte, b []byte) []byte {
+	if bytes.IndexByte(b, ' ') < 0 && bytes.IndexByte(b, '\n') < 0 && bytes.IndexByte(b, '\t') < 0 &&
+		bytes.IndexByte(b, '\r') < 0 {
+		return append(dst, b...) // already compact, as RequestBody and ResponseBody leave it
+	}
 	inString, escaped := false, false
 	for _, c := range b {
 		if inString {

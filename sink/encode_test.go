@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -270,3 +271,27 @@ func FuzzEncode(f *testing.F) {
 }
 
 func isUTF8(b []byte) bool { return strings.ToValidUTF8(string(b), "") == string(b) }
+
+// BenchmarkEncodeLargeBodies encodes a record with three 64 KiB JSON bodies (max_body's default):
+// Encode validates and compacts each body again, as a safety net for bodies set without the helpers.
+func BenchmarkEncodeLargeBodies(b *testing.B) {
+	var body []byte
+	body = append(body, `{"predictions":[`...)
+	for i := 0; len(body) < 64<<10; i++ {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = fmt.Appendf(body, `{"label":%d,"score":0.%06d,"name":"class-%d"}`, i%10, i, i)
+	}
+	body = append(body, "]}"...)
+	r := testRecord("0123456789abcdef")
+	r.Request.Body = RequestBody(body)
+	r.PrimaryResponse.Body = ResponseBody(body)
+	r.CandidateResponse.Body = ResponseBody(body)
+	buf := make([]byte, 0, 256<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = Encode(buf[:0], r)
+	}
+	b.SetBytes(int64(len(buf)))
+}

@@ -28,7 +28,7 @@ type KafkaOptions struct {
 	Brokers []string
 	// Topic receives the records. Required.
 	Topic string
-	// Acks is "all" (the default), "leader" or "none".
+	// Acks is "all" (the default), "one" (alias "leader") or "none".
 	Acks string
 	// Compression is "none" (the default), "gzip", "snappy", "lz4" or "zstd".
 	Compression string
@@ -294,7 +294,7 @@ func requiredAcks(s string) (kafka.RequiredAcks, error) {
 	switch strings.ToLower(s) {
 	case "", "all", "-1":
 		return kafka.RequireAll, nil
-	case "leader", "1":
+	case "leader", "one", "1":
 		return kafka.RequireOne, nil
 	case "none", "0":
 		return kafka.RequireNone, nil

@@ -101,17 +101,16 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 		chaos:        o.Chaos,
 		promoteBelow: o.PromoteBelow,
 		client: &fasthttp.HostClient{
-			Addr:                          addr,
-			IsTLS:                         isTLS,
-			TLSConfig:                     o.TLS,
-			MaxConns:                      o.Concurrency,
-			ReadTimeout:                   o.Timeout,
-			WriteTimeout:                  o.Timeout,
-			MaxIdleConnDuration:           30 * time.Second,
-			MaxResponseBodySize:           o.MaxResponseBody,
-			NoDefaultUserAgentHeader:      true,
-			DisablePathNormalizing:        true,
-			DisableHeaderNamesNormalizing: true,
+			Addr:                     addr,
+			IsTLS:                    isTLS,
+			TLSConfig:                o.TLS,
+			MaxConns:                 o.Concurrency,
+			ReadTimeout:              o.Timeout,
+			WriteTimeout:             o.Timeout,
+			MaxIdleConnDuration:      30 * time.Second,
+			MaxResponseBodySize:      o.MaxResponseBody,
+			NoDefaultUserAgentHeader: true,
+			DisablePathNormalizing:   true,
 		},
 		stats: m.statsFor(sh.route, o.Name, fieldLabels),
 		queue: make(chan *job, o.Queue),
@@ -217,6 +216,12 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	req.Header.Del(fasthttp.HeaderAcceptEncoding)
 	req.UseHostHeader = false
 	req.SetHost(c.host)
+	// fasthttp refuses a request whose scheme differs from its client's.
+	if c.client.IsTLS {
+		req.URI().SetScheme("https")
+	} else {
+		req.URI().SetScheme("http")
+	}
 	resp.Reset()
 
 	start := time.Now()

@@ -125,14 +125,11 @@ var (
 	queueDepthDesc = prometheus.NewDesc("shadowproxy_tee_queue_depth",
 		"Shadows waiting in the candidate's queue.", []string{"candidate"}, nil)
 	latencyDeltaDesc = prometheus.NewDesc("shadowproxy_paired_latency_delta_seconds",
-		"Quantiles of the per-request latency difference, candidate minus primary (DDSketch, 1% relative accuracy).",
-		[]string{"route", "candidate", "quantile"}, nil)
+		"Per-request latency difference, candidate minus primary, since start (DDSketch quantiles, 1% relative accuracy).",
+		[]string{"route", "candidate"}, nil)
 )
 
-var deltaQuantiles = [...]struct {
-	q     float64
-	label string
-}{{0.5, "0.5"}, {0.95, "0.95"}, {0.99, "0.99"}}
+var deltaQuantiles = [...]struct{ q float64 }{{0.5}, {0.95}, {0.99}}
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -160,9 +157,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if !ok {
 			continue
 		}
+		s.mu.Lock()
+		count, sum := s.delta.GetCount(), s.delta.GetSum()
+		s.mu.Unlock()
+		quantiles := make(map[float64]float64, len(qs))
 		for i, q := range deltaQuantiles {
-			ch <- prometheus.MustNewConstMetric(latencyDeltaDesc, prometheus.GaugeValue, qs[i], k.route, k.candidate, q.label)
+			quantiles[q.q] = qs[i]
 		}
+		ch <- prometheus.MustNewConstSummary(latencyDeltaDesc, uint64(count), sum, quantiles, k.route, k.candidate)
 	}
 }
 

@@ -3,6 +3,7 @@ package tee
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -15,34 +16,11 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
 
-// fasthttp keeps process-wide goroutines (the default dialer's address cache cleaner, the server date
-// updater) and parks two that end on their own timers after the last connection (the client's
-// idle-connection cleaner, the server's worker-pool cleaner). None of them is started by the tee.
-var fasthttpTimers = []goleak.Option{
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"),
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
-	goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
-}
-
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m, fasthttpTimers...) }
-
-// serve starts a fasthttp model server on loopback and returns its URL.
-func serve(t *testing.T, h fasthttp.RequestHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Shutdown(); <-done })
-	return "http://" + ln.Addr().String()
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, proxytest.IgnoreFasthttp()...) }
 
 // memorySink keeps records in memory: a real Sink, for asserting what the tee writes.
 type memorySink struct {
@@ -50,7 +28,7 @@ type memorySink struct {
 	recs []*sink.Record
 }
 
-func (s *memorySink) Write(r *sink.Record) { s.mu.Lock(); s.recs = append(s.recs, r); s.mu.Unlock() }
+func (s *memorySink) Write(r *sink.Record)        { s.mu.Lock(); s.recs = append(s.recs, r); s.mu.Unlock() }
 func (s *memorySink) Close(context.Context) error { return nil }
 func (s *memorySink) records() []*sink.Record {
 	s.mu.Lock()
@@ -118,7 +96,7 @@ func closeTee(t *testing.T, tee *Tee) {
 
 func TestTeeRecordsExactlyTheDisagreements(t *testing.T) {
 	wrong := map[int]bool{3: true, 7: true, 11: true}
-	url := serve(t, labelModel(wrong))
+	url := proxytest.Serve(t, labelModel(wrong))
 	reg := prometheus.NewRegistry()
 	ms := &memorySink{}
 	cmp, err := compare.New(compare.Options{Ignore: []string{"model_version"}, Tolerance: compare.Tolerance{Abs: 1e-6, Rel: 1e-4}})
@@ -179,7 +157,7 @@ func TestTeeRecordsExactlyTheDisagreements(t *testing.T) {
 
 func TestTeeOfferNeverBlocksAndCountsDrops(t *testing.T) {
 	release := make(chan struct{})
-	url := serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
 	reg := prometheus.NewRegistry()
 	tee := newTestTee(t, reg, Options{
 		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "stuck", URL: url, Concurrency: 1, Queue: 2, Timeout: 10 * time.Second}, Sample: 1}},
@@ -222,19 +200,26 @@ func TestTeeCandidateFailures(t *testing.T) {
 		result  string // comparison result, "" when none is made
 	}{
 		{"refused", deadURL, time.Second, "error", ""},
-		{"slow", serve(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(300 * time.Millisecond) }), 50 * time.Millisecond, "timeout", ""},
-		{"5xx", serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }), time.Second, "error", "candidate_error"},
-		{"garbage", serve(t, func(ctx *fasthttp.RequestCtx) {
+		{"slow", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(300 * time.Millisecond) }), 50 * time.Millisecond, "timeout", ""},
+		{"5xx", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(503) }), time.Second, "error", "candidate_error"},
+		{"garbage", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
 			ctx.SetContentType("application/json")
 			ctx.SetBodyString("\x00\xff{{not json")
 		}), time.Second, "ok", "unparseable"},
+		{"wrong content type", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+			ctx.SetContentType("text/html")
+			ctx.SetBodyString("<html>maintenance</html>")
+		}), time.Second, "ok", "unparseable"},
+		{"reset mid-response", rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"predi", 0), time.Second, "error", ""},
+		{"body too large", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(make([]byte, 64<<10)) }), time.Second, "error", ""},
+		{"slow drip", rawServer(t, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"predictions\":[1]}", 40*time.Millisecond), 200 * time.Millisecond, "timeout", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			ms := &memorySink{}
 			tee := newTestTee(t, reg, Options{
-				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: tt.url, Timeout: tt.timeout}, Sample: 1}},
+				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: tt.url, Timeout: tt.timeout, MaxResponseBody: 32 << 10}, Sample: 1}},
 				Record:     RecordOptions{Disagreements: 1},
 				Sink:       ms,
 			})
@@ -265,7 +250,7 @@ func TestTeeCandidateFailures(t *testing.T) {
 
 func TestTeeCloseCountsAbandoned(t *testing.T) {
 	release := make(chan struct{})
-	url := serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
 	reg := prometheus.NewRegistry()
 	tee := newTestTee(t, reg, Options{
 		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url, Concurrency: 1, Queue: 10, Timeout: 200 * time.Millisecond}, Sample: 1}},
@@ -299,7 +284,7 @@ func TestTeeCloseCountsAbandoned(t *testing.T) {
 
 func TestTeeShadowRequestHeaders(t *testing.T) {
 	got := make(chan *fasthttp.RequestHeader, 1)
-	url := serve(t, func(ctx *fasthttp.RequestCtx) {
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
 		h := new(fasthttp.RequestHeader)
 		ctx.Request.Header.CopyTo(h)
 		got <- h
@@ -324,7 +309,7 @@ func TestTeeShadowRequestHeaders(t *testing.T) {
 }
 
 func TestTeeMirrorsOnlyConfiguredMethods(t *testing.T) {
-	url := serve(t, func(ctx *fasthttp.RequestCtx) {})
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {})
 	tee := newTestTee(t, prometheus.NewRegistry(), Options{
 		Methods:    []string{"POST"},
 		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url}, Sample: 1}},
@@ -397,7 +382,7 @@ func TestTeeChaos(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ms := &memorySink{}
 			tee := newTestTee(t, prometheus.NewRegistry(), Options{
-				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: serve(t, same)}, Sample: 1, Chaos: tt.chaos}},
+				Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: proxytest.Serve(t, same)}, Sample: 1, Chaos: tt.chaos}},
 				Record:     RecordOptions{Disagreements: 1},
 				Sink:       ms,
 			})
@@ -420,4 +405,96 @@ func TestTeeChaos(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestTeeNoiseCancellation(t *testing.T) {
+	// Every instance stamps a random "ts": that field differs between the two production instances
+	// (primary and secondary) as often as between primary and candidate, so it is noise. The
+	// candidate's label is wrong for one input in ten: that is a real difference.
+	model := func(wrongEvery int) fasthttp.RequestHandler {
+		return func(ctx *fasthttp.RequestCtx) {
+			var in struct{ X int }
+			_ = json.Unmarshal(ctx.PostBody(), &in)
+			label := in.X
+			if wrongEvery > 0 && in.X%wrongEvery == 0 {
+				label++
+			}
+			ctx.SetContentType("application/json")
+			fmt.Fprintf(ctx, `{"label":%d,"ts":%d}`, label, time.Now().UnixNano())
+		}
+	}
+	reg := prometheus.NewRegistry()
+	tee := newTestTee(t, reg, Options{
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: proxytest.Serve(t, model(10)), Concurrency: 1}, Sample: 1}},
+		Secondary:  &UpstreamOptions{URL: proxytest.Serve(t, model(0)), Concurrency: 1},
+	})
+	done := func() float64 {
+		var n float64
+		for _, r := range []string{"agree", "disagree"} {
+			n += testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", r))
+		}
+		return n
+	}
+	const n = 200
+	for i := 1; i <= n; i++ {
+		req, resp := exchange(itoa(i), fmt.Sprintf(`{"x":%d}`, i), fmt.Sprintf(`{"label":%d,"ts":%d}`, i, time.Now().UnixNano()))
+		tee.Offer(req, resp, 0)
+		deadline := time.Now().Add(5 * time.Second)
+		for done() < float64(i) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	closeTee(t, tee)
+	disagree := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", "disagree"))
+	filtered := testutil.ToFloat64(tee.metrics.noise.WithLabelValues("iris", "c"))
+	// The 20 wrong labels always count; ts-only differences count only before the noise table has
+	// its first 30 samples.
+	if disagree < n/10 || disagree > n/10+minNoiseSamples+5 {
+		t.Errorf("disagreements = %v, want the %d real ones plus at most the first %d", disagree, n/10, minNoiseSamples)
+	}
+	if filtered < n-n/10-minNoiseSamples-5 {
+		t.Errorf("noise-filtered = %v, want nearly every ts-only difference", filtered)
+	}
+}
+
+// rawServer answers every connection by writing reply a byte every drip (all at once when drip is 0)
+// and then resetting the connection.
+func rawServer(t *testing.T, reply string, drip time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				buf := make([]byte, 4096)
+				_, _ = c.Read(buf)
+				if drip == 0 {
+					_, _ = c.Write([]byte(reply))
+				} else {
+					for i := range len(reply) {
+						if _, err := c.Write([]byte{reply[i]}); err != nil {
+							return
+						}
+						time.Sleep(drip)
+					}
+				}
+				_ = c.(*net.TCPConn).SetLinger(0)
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
 }

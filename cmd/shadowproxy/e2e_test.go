@@ -20,6 +20,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"go.uber.org/goleak"
+
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
 // binary is the shadowproxy built once for the end-to-end tests.
@@ -41,26 +43,12 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
-		if err := goleak.Find(); err != nil {
+		if err := goleak.Find(proxytest.IgnoreFasthttp()...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-// modelServer is a model on loopback for the end-to-end tests.
-func modelServer(t *testing.T, h fasthttp.RequestHandler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Shutdown(); <-done })
-	return "http://" + ln.Addr().String()
 }
 
 // process is a running shadowproxy binary.
@@ -187,12 +175,18 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// secretHeaders are sent with every test request; no record may contain their values.
+var secretHeaders = map[string]string{"Authorization": "Bearer SECRET-TOKEN-1", "Cookie": "session=SECRET-COOKIE-2"}
+
 func post(t *testing.T, client *fasthttp.Client, url, id, body string) (int, string, time.Duration) {
 	t.Helper()
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.SetRequestURI(url)
+	for k, v := range secretHeaders {
+		req.Header.Set(k, v)
+	}
 	req.Header.SetMethod("POST")
 	req.Header.SetContentType("application/json")
 	if id != "" {
@@ -248,9 +242,20 @@ routes:
     record:
       disagreements: 100%%
       agreements: 0%%
+      redact: {fields: [user.ssn]}
 sinks:
   file: {path: %q}
 `, primary, candidate, extra, records)
+}
+
+// assertRedacted fails when data holds a secret the tests send.
+func assertRedacted(t *testing.T, data []byte) {
+	t.Helper()
+	for _, secret := range []string{"SECRET-TOKEN-1", "SECRET-COOKIE-2", "123-45-6789"} {
+		if bytes.Contains(data, []byte(secret)) {
+			t.Errorf("a record holds the secret %q: %s", secret, data)
+		}
+	}
 }
 
 func readRecords(t *testing.T, path string) []map[string]any {
@@ -259,6 +264,7 @@ func readRecords(t *testing.T, path string) []map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
+	assertRedacted(t, data)
 	var out []map[string]any
 	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
 		if len(line) == 0 {
@@ -275,8 +281,8 @@ func readRecords(t *testing.T, path string) []map[string]any {
 
 func TestE2EPrimaryAnswersAndRecordedDisagreements(t *testing.T) {
 	wrong := func(x int) bool { return x%7 == 0 }
-	primary := modelServer(t, answer(0, nil, 0))
-	candidate := modelServer(t, answer(1, wrong, 0))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
+	candidate := proxytest.Serve(t, answer(1, wrong, 0))
 	records := filepath.Join(t.TempDir(), "records.jsonl")
 	p, _ := startProxy(t, proxyConfig(primary, candidate, records, ""))
 
@@ -286,7 +292,7 @@ func TestE2EPrimaryAnswersAndRecordedDisagreements(t *testing.T) {
 	want := map[string]bool{}
 	for i := range n {
 		id := fmt.Sprintf("req-%03d", i)
-		status, body, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", id, fmt.Sprintf(`{"x":%d}`, i))
+		status, body, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", id, fmt.Sprintf(`{"x":%d,"user":{"ssn":"123-45-6789"}}`, i))
 		if status != 200 || !strings.HasPrefix(body, fmt.Sprintf(`{"predictions":[{"label":%d,"score":0.9}],"served_at":`, i)) {
 			t.Fatalf("request %d: got %d %s, want the primary's answer", i, status, body)
 		}
@@ -312,6 +318,13 @@ func TestE2EPrimaryAnswersAndRecordedDisagreements(t *testing.T) {
 		if r["kind"] != "disagreement" || r["schema"] != "shadowproxy.record/v1" {
 			t.Errorf("record %v", r)
 		}
+		req := r["request"].(map[string]any)
+		if h := req["headers"].(map[string]any); h["Authorization"] != "[redacted]" || h["Cookie"] != "[redacted]" {
+			t.Errorf("headers not redacted: %v", h)
+		}
+		if user := req["body"].(map[string]any)["user"].(map[string]any); user["ssn"] != "[redacted]" {
+			t.Errorf("body field not redacted: %v", user)
+		}
 	}
 	if len(recs) != len(want) || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("recorded ids %v, want %v", got, want)
@@ -331,11 +344,11 @@ func TestE2ECandidateFaultsLeaveThePrimaryAlone(t *testing.T) {
 		candidate string
 		outcome   string
 	}{
-		{"slow", modelServer(t, answer(0, nil, slow)), "ok"},
+		{"slow", proxytest.Serve(t, answer(0, nil, slow)), "ok"},
 		{"dead", deadURL, "error"},
-		{"garbage", modelServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("\x00\x01garbage{") }), "ok"},
+		{"garbage", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("\x00\x01garbage{") }), "ok"},
 	}
-	primary := modelServer(t, answer(0, nil, 0))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p, _ := startProxy(t, proxyConfig(primary, tt.candidate, filepath.Join(t.TempDir(), "r.jsonl"), "        timeout: 3s"))
@@ -360,8 +373,8 @@ func TestE2ECandidateFaultsLeaveThePrimaryAlone(t *testing.T) {
 }
 
 func TestE2EFullQueueDropsAndCounts(t *testing.T) {
-	primary := modelServer(t, answer(0, nil, 0))
-	candidate := modelServer(t, answer(0, nil, 300*time.Millisecond))
+	primary := proxytest.Serve(t, answer(0, nil, 0))
+	candidate := proxytest.Serve(t, answer(0, nil, 300*time.Millisecond))
 	p, _ := startProxy(t, proxyConfig(primary, candidate, filepath.Join(t.TempDir(), "r.jsonl"), "        concurrency: 1\n        queue: 1"))
 	client := &fasthttp.Client{}
 	defer client.CloseIdleConnections()

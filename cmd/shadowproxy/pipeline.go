@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"reflect"
 
 	"go.uber.org/zap"
 
@@ -16,11 +15,11 @@ import (
 	"github.com/shadowproxy/shadowproxy/tee"
 )
 
-// pipeline is what one config builds: a tee per route and the sinks they write to.
+// pipeline is what one config builds: a tee per route. The tees write to the app's sinks, which
+// outlive pipelines.
 type pipeline struct {
 	cfg  *configs.Config
 	tees []*tee.Tee
-	sink sink.Sink
 }
 
 // mirror adapts a tee to the proxy's Mirror interface.
@@ -30,31 +29,22 @@ func (m mirror) Offer(ex *proxy.Exchange) bool { return m.t.Offer(ex.Request, ex
 
 var _ proxy.Mirror = mirror{}
 
-// build makes a pipeline for cfg. The sinks of prev are reused when the sinks config is unchanged.
-func (a *app) build(cfg *configs.Config, prev *pipeline) (*pipeline, []proxy.Route, error) {
+// build makes a pipeline for cfg.
+func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 	p := &pipeline{cfg: cfg}
-	if prev != nil && reflect.DeepEqual(prev.cfg.Sinks, cfg.Sinks) {
-		p.sink = prev.sink
-	} else {
-		s, err := buildSinks(cfg.Sinks, a.metrics.sink, a.log)
-		if err != nil {
-			return nil, nil, err
-		}
-		p.sink = s
-	}
 	routes := make([]proxy.Route, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
-		opts, err := teeOptions(rc, cfg, p.sink, a.metrics.tee, a.log)
+		opts, err := teeOptions(rc, cfg, a.sinks, a.metrics.tee, a.log)
 		if err != nil {
-			p.close(context.Background(), prev)
+			p.close(context.Background())
 			return nil, nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
 		var m proxy.Mirror
 		if len(rc.Candidates) > 0 {
 			t, err := tee.New(opts)
 			if err != nil {
-				p.close(context.Background(), prev)
+				p.close(context.Background())
 				return nil, nil, err
 			}
 			p.tees = append(p.tees, t)
@@ -62,7 +52,7 @@ func (a *app) build(cfg *configs.Config, prev *pipeline) (*pipeline, []proxy.Rou
 		}
 		primaryTLS, err := tlsConfig(rc.Primary.TLS)
 		if err != nil {
-			p.close(context.Background(), prev)
+			p.close(context.Background())
 			return nil, nil, fmt.Errorf("route %s: primary: %w", rc.Name, err)
 		}
 		routes = append(routes, proxy.Route{
@@ -83,17 +73,12 @@ func (a *app) build(cfg *configs.Config, prev *pipeline) (*pipeline, []proxy.Rou
 	return p, routes, nil
 }
 
-// close drains the pipeline's tees, then closes its sinks unless next still uses them.
-func (p *pipeline) close(ctx context.Context, next *pipeline) error {
+// close drains the pipeline's tees.
+func (p *pipeline) close(ctx context.Context) error {
 	var errs []error
 	for _, t := range p.tees {
 		if err := t.Close(ctx); err != nil {
 			errs = append(errs, err)
-		}
-	}
-	if p.sink != nil && (next == nil || next.sink != p.sink) {
-		if err := p.sink.Close(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("close sinks: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -36,14 +36,15 @@ func serve(path string, stderr io.Writer) error {
 		return err
 	}
 	defer func() { _ = log.Sync() }()
+	// Signals are caught before anything starts: SIGHUP's default action would end the process.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	a, err := start(path, cfg, log, nil)
 	if err != nil {
 		log.Error("start", zap.Error(err))
 		return err
 	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:
@@ -77,6 +78,7 @@ type app struct {
 	reloadMu sync.Mutex // one reload at a time
 	cur      atomic.Pointer[pipeline]
 	retired  sync.WaitGroup // pipelines replaced by a reload, still draining
+	sinks    *switchSink
 	watch    *watcher
 }
 
@@ -110,24 +112,35 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		failed: make(chan error, 2),
 	}
 	reg.MustRegister(a.metrics.reloads)
-	p, routes, err := a.build(cfg, nil)
+	for _, r := range []string{"ok", "error"} {
+		a.metrics.reloads.WithLabelValues(r) // both series exist from the start, at 0
+	}
+	sinks, err := newSwitchSink(cfg.Sinks, a.metrics.sink, log)
 	if err != nil {
+		return nil, err
+	}
+	a.sinks = sinks
+	p, routes, err := a.build(cfg)
+	if err != nil {
+		_ = closeNow(sinks)
 		return nil, err
 	}
 	a.cur.Store(p)
-	a.server, err = proxy.New(proxyOptions(cfg, routes, log, pm))
-	if err != nil {
-		p.close(context.Background(), nil)
+	fail := func(err error) (*app, error) {
+		_ = p.close(context.Background())
+		_ = closeNow(sinks)
 		return nil, err
 	}
+	a.server, err = proxy.New(proxyOptions(cfg, routes, log, pm))
+	if err != nil {
+		return fail(err)
+	}
 	if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
-		p.close(context.Background(), nil)
-		return nil, fmt.Errorf("listen: %w", err)
+		return fail(fmt.Errorf("listen: %w", err))
 	}
 	if a.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
 		a.listener.Close()
-		p.close(context.Background(), nil)
-		return nil, fmt.Errorf("admin listen: %w", err)
+		return fail(fmt.Errorf("admin listen: %w", err))
 	}
 	a.admin = &http.Server{Handler: a.adminHandler(cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
@@ -176,11 +189,11 @@ func (a *app) reload(why string) {
 	if cfg.Listen != old.cfg.Listen || cfg.Admin != old.cfg.Admin {
 		a.log.Warn("listen and admin addresses change only on restart", zap.String("listen", old.cfg.Listen), zap.String("admin", old.cfg.Admin))
 	}
-	p, routes, err := a.build(cfg, old)
+	p, routes, err := a.build(cfg)
 	if err == nil {
 		err = a.server.SetRoutes(routes)
 		if err != nil {
-			p.close(context.Background(), old)
+			_ = p.close(context.Background())
 		}
 	}
 	if err != nil {
@@ -189,16 +202,23 @@ func (a *app) reload(why string) {
 		return
 	}
 	a.cur.Store(p)
-	a.metrics.reloads.WithLabelValues("ok").Inc()
-	a.log.Info("config reloaded", zap.String("trigger", why), zap.String("config", configs.Summary(cfg)))
 	// The old pipeline finishes its in-flight shadows, then closes.
 	a.retired.Add(1)
 	go func() {
 		defer a.retired.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), old.cfg.ShutdownTimeout.D())
 		defer cancel()
-		old.close(ctx, p)
+		_ = old.close(ctx)
 	}()
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+	defer cancel()
+	if err := a.sinks.reconfigure(ctx, cfg.Sinks, a.metrics.sink, a.log); err != nil {
+		a.metrics.reloads.WithLabelValues("error").Inc()
+		a.log.Error("config reload applied but the new sinks failed to open; the previous sinks are back", zap.String("trigger", why), zap.Error(err))
+		return
+	}
+	a.metrics.reloads.WithLabelValues("ok").Inc()
+	a.log.Info("config reloaded", zap.String("trigger", why), zap.String("config", configs.Summary(cfg)))
 }
 
 // shutdown drains: the proxy stops accepting and finishes in-flight requests (answering with
@@ -218,8 +238,11 @@ func (a *app) shutdown() error {
 		errs = append(errs, fmt.Errorf("drain proxy: %w", err))
 	}
 	a.retired.Wait()
-	if err := p.close(ctx, nil); err != nil {
+	if err := p.close(ctx); err != nil {
 		errs = append(errs, err)
+	}
+	if err := a.sinks.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("close sinks: %w", err))
 	}
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestNginxConfigIsAccepted(t *testing.T) {
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("nginx is required in CI (apt-get install nginx-core)")
+		}
+		t.Skip("nginx not installed")
+	}
+	dir := t.TempDir()
+	var conf bytes.Buffer
+	err = renderNginx(&conf, nginxAddrs{
+		Dir: dir, Primary: "127.0.0.1:1", Fast: "127.0.0.1:2", Slow: "127.0.0.1:3",
+		Proxy: "127.0.0.1:18080", MirrorFast: "127.0.0.1:18081", MirrorSlow: "127.0.0.1:18082", Workers: 2, Root: os.Geteuid() == 0,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"mirror /mirror;", "mirror_request_body on;", "keepalive 512;", "access_log off;"} {
+		if !strings.Contains(conf.String(), want) {
+			t.Errorf("config lacks %q", want)
+		}
+	}
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(nginx, "-t", "-p", dir, "-c", path).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
+}
+
+const wrkOutput = `Running 10s test @ http://127.0.0.1:8080
+  2 threads and 64 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     1.02ms  512.00us  20.00ms   90.00%
+    Req/Sec    31.00k     2.00k   35.00k    70.00%
+  Latency Distribution
+     50%  850.00us
+     75%    1.10ms
+     90%    1.50ms
+     99%    2.50ms
+  617000 requests in 10.00s, 700.00MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:  61700.00
+Transfer/sec:     70.00MB
+`
+
+func TestParseWrk(t *testing.T) {
+	r, err := parseWrk([]byte(wrkOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.rps != 61700 || r.p50 != 0.85 || r.p99 != 2.5 || r.errors != 7 {
+		t.Errorf("parseWrk = %+v", r)
+	}
+	if _, err := parseWrk([]byte("unable to connect")); err == nil {
+		t.Error("parseWrk accepted output without a rate")
+	}
+}
+
+func TestFormatTable(t *testing.T) {
+	ss := []*scenario{
+		{name: "direct (no proxy)", results: []result{{rps: 100, p50: 1, p99: 2}}},
+		{name: "nginx mirror 100%, fast candidate", nginx: "nginx mirror 100%, fast candidate", results: []result{{rps: 40, p50: 2, p99: 4, rssKB: 10240}, {rps: 50, p50: 2, p99: 5}, {rps: 45, p50: 2, p99: 6}}},
+		{name: "shadowproxy mirror 100%, fast candidate", nginx: "nginx mirror 100%, fast candidate", results: []result{{rps: 90, p50: 1, p99: 2.5, rssKB: 20480}}},
+	}
+	got := formatTable(ss)
+	for _, want := range []string{
+		"| nginx mirror 100%, fast candidate | 45 | 2.00 | 5.00 | 10.0 | 0 |  |  | 0.45 |",
+		"| shadowproxy mirror 100%, fast candidate | 90 | 1.00 | 2.50 | 20.0 | 0 | 2.00x | 0.50x | 0.90 |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("table lacks\n%s\nin\n%s", want, got)
+		}
+	}
+}
+
+func TestSplitCPUs(t *testing.T) {
+	if c := splitCPUs(16, true); c.proxy != "0-7" || c.load != "8-11" || c.models != "12-15" || c.proxyCount() != 8 {
+		t.Errorf("splitCPUs(16) = %+v", c)
+	}
+	if c := splitCPUs(2, true); c != (cpuSets{}) {
+		t.Errorf("pinning on 2 CPUs: %+v", c)
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
+)
+
+// selfSigned makes a certificate for 127.0.0.1 that is its own CA, as PEM.
+func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "shadowproxy test model"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kd, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kd})
+}
+
+func TestE2ETLSUpstreamsWithCustomCA(t *testing.T) {
+	certPEM, keyPEM := selfSigned(t)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	primary := proxytest.ServeTLS(t, answer(0, nil, 0), certPEM, keyPEM)
+	candidate := proxytest.ServeTLS(t, answer(1, func(int) bool { return true }, 0), certPEM, keyPEM)
+	records := filepath.Join(t.TempDir(), "r.jsonl")
+
+	// Without the CA, the primary's certificate is not trusted: 502, never a plain-text fallback.
+	p, _ := startProxy(t, proxyConfig(primary, candidate, records, ""))
+	client := &fasthttp.Client{}
+	defer client.CloseIdleConnections()
+	if status, _, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", "", `{"x":1}`); status != 502 {
+		t.Errorf("untrusted primary certificate: status %d, want 502", status)
+	}
+	p.stop(t)
+
+	cfg := proxyConfig(primary, candidate, records, fmt.Sprintf("        tls: {ca: %q}", ca))
+	cfg = strings.Replace(cfg, "timeout: 2s}", fmt.Sprintf("timeout: 2s, tls: {ca: %q}}", ca), 1)
+	p, _ = startProxy(t, cfg)
+	status, body, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", "tls-1", `{"x":7}`)
+	if status != 200 || !strings.Contains(body, `"label":7`) {
+		t.Fatalf("over TLS: %d %s", status, body)
+	}
+	waitFor(t, "a comparison over TLS", func() bool {
+		return p.metric(t, `shadowproxy_comparisons_total{candidate="iris-v2",result="disagree",route="iris"}`) == 1
+	})
+	p.stop(t)
+}

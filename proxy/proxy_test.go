@@ -1,0 +1,508 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttputil"
+	"go.uber.org/goleak"
+
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m, proxytest.IgnoreFasthttp()...) }
+
+// harness is a proxy served on an in-memory listener with a client for it.
+type harness struct {
+	srv    *Server
+	ln     *fasthttputil.InmemoryListener
+	client *fasthttp.HostClient
+	reg    *prometheus.Registry
+	done   chan struct{}
+}
+
+func newHarness(t testing.TB, o Options) *harness {
+	t.Helper()
+	h := &harness{reg: prometheus.NewRegistry(), ln: fasthttputil.NewInmemoryListener(), done: make(chan struct{})}
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(h.reg)
+	}
+	srv, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv = srv
+	go func() { defer close(h.done); _ = srv.Serve(h.ln) }()
+	h.client = &fasthttp.HostClient{Addr: "proxy", Dial: func(string) (net.Conn, error) { return h.ln.Dial() }, DisableHeaderNamesNormalizing: true}
+	t.Cleanup(func() {
+		h.client.CloseIdleConnections()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-h.done
+	})
+	return h
+}
+
+func (h *harness) do(t testing.TB, method, uri string, hdr map[string]string, body string) *fasthttp.Response {
+	t.Helper()
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	req.Header.SetMethod(method)
+	req.SetRequestURI("http://proxy" + uri)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+		if k == "Host" {
+			req.UseHostHeader = true
+		}
+	}
+	req.SetBodyString(body)
+	resp := new(fasthttp.Response)
+	if err := h.client.DoTimeout(req, resp, 10*time.Second); err != nil {
+		t.Fatalf("%s %s: %v", method, uri, err)
+	}
+	return resp
+}
+
+// recorder is a Mirror that keeps copies of what it is offered.
+type recorder struct {
+	mu  sync.Mutex
+	got []recorded
+}
+
+type recorded struct {
+	route, id, path, body, answer string
+	status                        int
+}
+
+func (r *recorder) Offer(ex *Exchange) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.got = append(r.got, recorded{ex.Route, string(ex.RequestID), string(ex.Request.URI().Path()), string(ex.Request.Body()), string(ex.Response.Body()), ex.Response.StatusCode()})
+	return true
+}
+
+func (r *recorder) all() []recorded {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]recorded(nil), r.got...)
+}
+
+var _ Mirror = (*recorder)(nil)
+
+func echo(name string) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		ctx.Response.Header.Set("X-Upstream", name)
+		ctx.SetContentType("application/json")
+		fmt.Fprintf(ctx, `{"upstream":%q,"path":%q}`, name, ctx.Path())
+	}
+}
+
+func TestRouting(t *testing.T) {
+	a, b, c := proxytest.Serve(t, echo("a")), proxytest.Serve(t, echo("b")), proxytest.Serve(t, echo("c"))
+	h := newHarness(t, Options{Routes: []Route{
+		{Name: "iris", PathPrefix: "/v1/models/iris", Methods: []string{"POST"}, Primary: Upstream{URL: a}},
+		{Name: "canary", PathPrefix: "/v2", Headers: map[string]string{"X-Canary": "yes"}, Primary: Upstream{URL: b}},
+		{Name: "host", PathPrefix: "/v2", Host: "models.example", Primary: Upstream{URL: c}},
+	}})
+	tests := []struct {
+		name, method, uri string
+		hdr               map[string]string
+		status            int
+		upstream          string
+		route             string
+	}{
+		{"prefix and method", "POST", "/v1/models/iris:predict", nil, 200, "a", "iris"},
+		{"wrong method", "GET", "/v1/models/iris:predict", nil, 405, "", "none"},
+		{"header match", "GET", "/v2/x", map[string]string{"X-Canary": "yes"}, 200, "b", "canary"},
+		{"header mismatch falls through to host", "GET", "/v2/x", map[string]string{"X-Canary": "no", "Host": "Models.Example:8080"}, 200, "c", "host"},
+		{"no match", "GET", "/nowhere", nil, 404, "", "none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := h.do(t, tt.method, tt.uri, tt.hdr, "")
+			if resp.StatusCode() != tt.status || string(resp.Header.Peek("X-Upstream")) != tt.upstream {
+				t.Fatalf("got %d from %q: %s", resp.StatusCode(), resp.Header.Peek("X-Upstream"), resp.Body())
+			}
+			if tt.status >= 400 && (!strings.Contains(string(resp.Body()), `"error":`) || string(resp.Header.ContentType()) != "application/json") {
+				t.Errorf("error body %s", resp.Body())
+			}
+			if tt.status == 404 && !strings.Contains(string(resp.Body()), tt.uri) {
+				t.Errorf("404 body does not name the path: %s", resp.Body())
+			}
+			if got := testutil.ToFloat64(h.srv.metrics.requests.WithLabelValues(tt.route, fmt.Sprint(tt.status))); got < 1 {
+				t.Errorf("requests_total{route=%q,code=%d} = %v", tt.route, tt.status, got)
+			}
+		})
+	}
+}
+
+func TestPassthroughAndHeaders(t *testing.T) {
+	var seen atomic.Pointer[fasthttp.RequestHeader]
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		h := new(fasthttp.RequestHeader)
+		ctx.Request.Header.CopyTo(h)
+		seen.Store(h)
+		ctx.SetStatusCode(201)
+		ctx.Response.Header.Set("X-Model", "m1")
+		ctx.Response.Header.Set("Keep-Alive", "timeout=5")
+		ctx.Response.Header.Set("X-Secret-Hop", "x")
+		ctx.Response.Header.Set("Connection", "X-Secret-Hop")
+		ctx.SetContentType("application/vnd.model+json")
+		ctx.SetBodyString(`{"predictions":[1,2,3]}`)
+	})
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}}}})
+	resp := h.do(t, "POST", "/predict?x=1", map[string]string{
+		"X-Forwarded-For": "10.1.2.3",
+		"Connection":      "X-Hop",
+		"X-Hop":           "drop me",
+		"Te":              "trailers",
+		"X-Keep":          "kept",
+		"X-Request-Id":    "client-id-1",
+	}, `{"instances":[1]}`)
+	if resp.StatusCode() != 201 || string(resp.Body()) != `{"predictions":[1,2,3]}` ||
+		string(resp.Header.ContentType()) != "application/vnd.model+json" || string(resp.Header.Peek("X-Model")) != "m1" {
+		t.Errorf("response not passed through: %d %q %s", resp.StatusCode(), resp.Header.ContentType(), resp.Body())
+	}
+	for _, hop := range []string{"Keep-Alive", "X-Secret-Hop"} {
+		if v := resp.Header.Peek(hop); len(v) > 0 {
+			t.Errorf("response hop-by-hop header %s reached the client: %q", hop, v)
+		}
+	}
+	if got := string(resp.Header.Peek(HeaderRequestID)); got != "client-id-1" {
+		t.Errorf("response X-Request-Id = %q", got)
+	}
+	up := seen.Load()
+	if up == nil {
+		t.Fatal("primary saw no request")
+	}
+	if got := string(up.Peek("X-Forwarded-For")); got != "10.1.2.3, 0.0.0.0" && !strings.HasPrefix(got, "10.1.2.3, ") {
+		t.Errorf("X-Forwarded-For = %q", got)
+	}
+	for _, hop := range []string{"X-Hop", "Te", "Connection"} {
+		if v := up.Peek(hop); len(v) > 0 && !(hop == "Connection" && string(v) == "keep-alive") {
+			t.Errorf("request hop-by-hop header %s reached the primary: %q", hop, v)
+		}
+	}
+	if string(up.Peek("X-Keep")) != "kept" || string(up.Peek(HeaderRequestID)) != "client-id-1" {
+		t.Errorf("end-to-end headers lost: %s", up.Header())
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	var ids sync.Map
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ids.Store(string(ctx.Request.Header.Peek(HeaderRequestID)), true) })
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}}}})
+	seen := map[string]bool{}
+	for i := range 50 {
+		hdr := map[string]string{}
+		if i%2 == 0 {
+			hdr[HeaderRequestID] = "bad id with spaces"
+		}
+		id := string(h.do(t, "GET", "/", hdr, "").Header.Peek(HeaderRequestID))
+		if !validRequestID([]byte(id)) || seen[id] {
+			t.Fatalf("request %d: id %q invalid or repeated", i, id)
+		}
+		seen[id] = true
+		if _, ok := ids.Load(id); !ok {
+			t.Fatalf("id %q was not sent to the primary", id)
+		}
+	}
+}
+
+func TestPrimaryFailures(t *testing.T) {
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + dead.Addr().String()
+	dead.Close()
+	reset := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() {
+					br := bufio.NewReader(c)
+					var req fasthttp.Request
+					_ = req.Read(br)
+					_, _ = c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial"))
+					c.(*net.TCPConn).SetLinger(0)
+					c.Close()
+				}()
+			}
+		}()
+		return "http://" + ln.Addr().String()
+	}()
+	tests := []struct {
+		name   string
+		url    string
+		status int
+	}{
+		{"down", deadURL, 502},
+		{"slow", proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { time.Sleep(time.Second) }), 504},
+		{"reset mid-response", reset, 502},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &recorder{}
+			h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: tt.url, Timeout: 100 * time.Millisecond}, Mirror: rec}}})
+			resp := h.do(t, "POST", "/p", nil, "{}")
+			if resp.StatusCode() != tt.status || !strings.Contains(string(resp.Body()), `"request_id"`) {
+				t.Errorf("got %d %s, want %d with a JSON error", resp.StatusCode(), resp.Body(), tt.status)
+			}
+			if len(rec.all()) != 0 {
+				t.Error("a failed exchange was offered to the mirror")
+			}
+		})
+	}
+}
+
+func TestMirrorOffer(t *testing.T) {
+	rec := &recorder{}
+	h := newHarness(t, Options{Routes: []Route{{Name: "iris", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}, Mirror: rec}}})
+	h.do(t, "POST", "/v1/a", map[string]string{HeaderRequestID: "r1"}, `{"x":1}`)
+	h.do(t, "POST", "/v1/b", map[string]string{HeaderRequestID: "r2", ShadowHeader: "1"}, `{"x":2}`)
+	got := rec.all()
+	if len(got) != 1 {
+		t.Fatalf("offers = %d, want 1 (shadow-marked requests are not mirrored)", len(got))
+	}
+	want := recorded{"iris", "r1", "/v1/a", `{"x":1}`, `{"upstream":"p","path":"/v1/a"}`, 200}
+	if got[0] != want {
+		t.Errorf("offered %+v, want %+v", got[0], want)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	h := newHarness(t, Options{
+		MaxRequestBody: 1024,
+		MaxHeaderBytes: 4096,
+		Routes:         []Route{{Name: "r", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}}},
+	})
+	tests := []struct {
+		name   string
+		raw    string
+		status string
+	}{
+		{"body too large", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("a", 5000), "413"},
+		{"headers too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 8000) + "\r\n\r\n", "431"},
+		{"malformed", "NOT A REQUEST\r\n\r\n", "400"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := h.ln.Dial()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			go func() { _, _ = c.Write([]byte(tt.raw)) }()
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			if !strings.Contains(line, " "+tt.status+" ") {
+				t.Errorf("status line %q, want %s", line, tt.status)
+			}
+		})
+	}
+}
+
+func TestSlowlorisIsCutOff(t *testing.T) {
+	srv, err := New(Options{ReadTimeout: 200 * time.Millisecond, Routes: []Route{{Name: "r", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Shutdown(context.Background()); <-done }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n"))
+	// Never finish the headers: the server must give up on its own.
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the server kept a slowloris connection open past 5s")
+			}
+			return // closed by the server
+		}
+	}
+}
+
+func TestSetRoutesUnderLoad(t *testing.T) {
+	a, b := proxytest.Serve(t, echo("a")), proxytest.Serve(t, echo("b"))
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: a}}}})
+	var failures, total atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 2000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				req.SetRequestURI("http://proxy/x")
+				if err := h.client.DoTimeout(req, resp, 5*time.Second); err != nil || resp.StatusCode() != 200 {
+					failures.Add(1)
+				}
+				total.Add(1)
+				fasthttp.ReleaseRequest(req)
+				fasthttp.ReleaseResponse(resp)
+			}
+		}()
+	}
+	for i := range 20 {
+		url := a
+		if i%2 == 0 {
+			url = b
+		}
+		if err := h.srv.SetRoutes([]Route{{Name: "r", Primary: Upstream{URL: url}}}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Errorf("%d of %d requests failed while routes were swapped", failures.Load(), total.Load())
+	}
+	if err := h.srv.SetRoutes([]Route{{Name: "x", Primary: Upstream{URL: "ftp://nope"}}}); err == nil {
+		t.Error("SetRoutes accepted an ftp primary")
+	}
+}
+
+func TestShutdownDrains(t *testing.T) {
+	started := make(chan struct{}, 1)
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		started <- struct{}{}
+		time.Sleep(200 * time.Millisecond)
+		ctx.SetBodyString("done")
+	})
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}}}})
+	result := make(chan *fasthttp.Response, 1)
+	go func() { result <- h.do(t, "GET", "/", nil, "") }()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	resp := <-result
+	if string(resp.Body()) != "done" {
+		t.Errorf("in-flight request got %d %s", resp.StatusCode(), resp.Body())
+	}
+	if !resp.ConnectionClose() {
+		t.Error("the response during the drain lacks Connection: close")
+	}
+}
+
+func TestRoutingAllocs(t *testing.T) {
+	s, err := New(Options{Routes: []Route{
+		{Name: "a", PathPrefix: "/a", Methods: []string{"POST"}, Primary: Upstream{URL: "http://127.0.0.1:1"}},
+		{Name: "b", PathPrefix: "/v1/models/iris", Methods: []string{"POST"}, Headers: map[string]string{"X-T": "1"}, Primary: Upstream{URL: "http://127.0.0.1:1"}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req fasthttp.Request
+	req.Header.SetMethod("POST")
+	req.SetRequestURI("/v1/models/iris:predict")
+	req.Header.Set("X-T", "1")
+	tbl, path := s.table.Load(), []byte("/v1/models/iris:predict")
+	if n := testing.AllocsPerRun(1000, func() { tbl.match(&req, path) }); n != 0 {
+		t.Errorf("routing allocates %v times, want 0", n)
+	}
+}
+
+// nopMirror takes every exchange and keeps nothing.
+type nopMirror struct{}
+
+func (nopMirror) Offer(*Exchange) bool { return true }
+
+func BenchmarkProxy(b *testing.B) {
+	url := proxytest.Serve(b, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBody(answer1KB)
+	})
+	for _, bc := range []struct {
+		name   string
+		mirror Mirror
+	}{{"no-mirror", nil}, {"mirror", nopMirror{}}} {
+		b.Run(bc.name, func(b *testing.B) {
+			h := newHarness(b, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}, Mirror: bc.mirror}}})
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				req.Header.SetMethod("POST")
+				req.SetRequestURI("http://proxy/v1/models/m:predict")
+				req.SetBodyString(`{"instances":[[5.1,3.5,1.4,0.2]]}`)
+				for pb.Next() {
+					if err := h.client.Do(req, resp); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
+var answer1KB = []byte(`{"predictions":[` + strings.TrimSuffix(strings.Repeat(`{"label":"versicolor","scores":[0.01,0.97,0.02],"id":12345},`, 17), ",") + `]}`)
+
+// TestHeaderNamesAnyCase checks that header names match whatever their case: a lower-case request id
+// is kept, a lower-case shadow marker still prevents mirroring, lower-case hop-by-hop headers are
+// removed.
+func TestHeaderNamesAnyCase(t *testing.T) {
+	var seen atomic.Pointer[fasthttp.RequestHeader]
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		h := new(fasthttp.RequestHeader)
+		ctx.Request.Header.CopyTo(h)
+		seen.Store(h)
+		ctx.Response.Header.Set("keep-alive", "timeout=5")
+	})
+	rec := &recorder{}
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}, Mirror: rec}}})
+	h.client.DisableHeaderNamesNormalizing = true
+	resp := h.do(t, "POST", "/", map[string]string{"x-request-id": "lower-1", "x-shadowproxy-shadow": "1", "proxy-connection": "keep-alive"}, "{}")
+	if got := string(resp.Header.Peek(HeaderRequestID)); got != "lower-1" {
+		t.Errorf("request id = %q, want the client's lower-case one", got)
+	}
+	if len(resp.Header.Peek("Keep-Alive")) > 0 {
+		t.Error("a lower-case keep-alive from the primary reached the client")
+	}
+	if up := seen.Load(); up == nil || len(up.Peek("Proxy-Connection")) > 0 || string(up.Peek(HeaderRequestID)) != "lower-1" {
+		t.Errorf("primary saw %v", up)
+	}
+	if len(rec.all()) != 0 {
+		t.Error("a request marked as a shadow in lower case was mirrored")
+	}
+}

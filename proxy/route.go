@@ -1,0 +1,206 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+)
+
+// Route sends matching requests to a primary and offers the exchanges to a Mirror.
+type Route struct {
+	// Name is the route label of metrics and the Exchange's Route.
+	Name string
+	// PathPrefix must start the request path. The default "" matches every path.
+	PathPrefix string
+	// Methods lists the methods the route takes. The default (empty) takes every method.
+	Methods []string
+	// Host must equal the request's host, port ignored, case-insensitively. The default "" matches any.
+	Host string
+	// Headers must each be present with exactly this value.
+	Headers map[string]string
+	// Primary is the production model.
+	Primary Upstream
+	// Mirror receives the finished exchanges. The default nil mirrors nothing.
+	Mirror Mirror
+}
+
+// Upstream is a model server.
+type Upstream struct {
+	// URL is http://host[:port] or https://host[:port]. Required.
+	URL string
+	// Timeout bounds one round trip, waiting for a free connection included. The default is 2s.
+	Timeout time.Duration
+	// MaxConns caps open connections. The default is 1024.
+	MaxConns int
+	// MaxResponseBody caps the answer read; a larger one is a 502. The default is 64 MiB.
+	MaxResponseBody int
+	// TLS configures https. The default is Go's client defaults.
+	TLS *tls.Config
+}
+
+// route is a Route compiled for the hot path.
+type route struct {
+	name    string
+	prefix  []byte
+	methods [][]byte
+	host    []byte
+	headers [][2][]byte
+	client  *fasthttp.HostClient
+	scheme  []byte // the primary's: fasthttp refuses a request whose scheme differs from its client's
+	timeout time.Duration
+	mirror  Mirror
+	codes   *codeCounters
+	latency prometheus.Observer
+}
+
+// table is an immutable route table.
+type table struct {
+	routes []*route
+}
+
+func (s *Server) compile(rs []Route) (*table, error) {
+	t := &table{}
+	seen := make(map[string]bool, len(rs))
+	for _, r := range rs {
+		if seen[r.Name] {
+			return nil, fmt.Errorf("duplicate route %q", r.Name)
+		}
+		seen[r.Name] = true
+		c, target, err := newHostClient(r.Primary)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: primary: %w", r.Name, err)
+		}
+		cr := &route{
+			name:    r.Name,
+			prefix:  []byte(r.PathPrefix),
+			host:    []byte(r.Host),
+			client:  c,
+			scheme:  []byte("http"),
+			timeout: r.Primary.Timeout,
+			mirror:  r.Mirror,
+			codes:   s.metrics.codes(r.Name),
+			latency: s.metrics.Upstream.WithLabelValues(r.Name, "primary", target),
+		}
+		if c.IsTLS {
+			cr.scheme = []byte("https")
+		}
+		if cr.timeout <= 0 {
+			cr.timeout = 2 * time.Second
+		}
+		for _, m := range r.Methods {
+			cr.methods = append(cr.methods, []byte(m))
+		}
+		for k, v := range r.Headers {
+			cr.headers = append(cr.headers, [2][]byte{[]byte(k), []byte(v)})
+		}
+		t.routes = append(t.routes, cr)
+	}
+	return t, nil
+}
+
+// match returns the first route for the request, or nil and whether some route matched everything but
+// the method.
+func (t *table) match(req *fasthttp.Request, path []byte) (*route, bool) {
+	methodOnly := false
+	for _, r := range t.routes {
+		if !bytes.HasPrefix(path, r.prefix) || !r.matchHost(req.Header.Host()) || !r.matchHeaders(&req.Header) {
+			continue
+		}
+		if !r.matchMethod(req.Header.Method()) {
+			methodOnly = true
+			continue
+		}
+		return r, false
+	}
+	return nil, methodOnly
+}
+
+func (r *route) matchMethod(m []byte) bool {
+	if len(r.methods) == 0 {
+		return true
+	}
+	for _, x := range r.methods {
+		if bytes.Equal(x, m) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *route) matchHost(h []byte) bool {
+	if len(r.host) == 0 {
+		return true
+	}
+	if i := bytes.LastIndexByte(h, ':'); i >= 0 && bytes.IndexByte(h[i:], ']') < 0 {
+		h = h[:i]
+	}
+	return bytes.EqualFold(h, r.host)
+}
+
+func (r *route) matchHeaders(h *fasthttp.RequestHeader) bool {
+	for _, kv := range r.headers {
+		if !bytes.Equal(h.PeekBytes(kv[0]), kv[1]) {
+			return false
+		}
+	}
+	return true
+}
+
+// newHostClient makes the client of one upstream and returns the target label (host:port).
+func newHostClient(u Upstream) (*fasthttp.HostClient, string, error) {
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return nil, "", fmt.Errorf("url: %w", err)
+	}
+	isTLS := false
+	switch p.Scheme {
+	case "http":
+	case "https":
+		isTLS = true
+	default:
+		return nil, "", fmt.Errorf("url %q: scheme must be http or https", u.URL)
+	}
+	if p.Host == "" {
+		return nil, "", fmt.Errorf("url %q: no host", u.URL)
+	}
+	addr := p.Host
+	if p.Port() == "" {
+		port := "80"
+		if isTLS {
+			port = "443"
+		}
+		addr = net.JoinHostPort(p.Hostname(), port)
+	}
+	timeout := u.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	maxConns := u.MaxConns
+	if maxConns <= 0 {
+		maxConns = 1024
+	}
+	maxBody := u.MaxResponseBody
+	if maxBody <= 0 {
+		maxBody = 64 << 20
+	}
+	return &fasthttp.HostClient{
+		Addr:                     addr,
+		IsTLS:                    isTLS,
+		TLSConfig:                u.TLS,
+		MaxConns:                 maxConns,
+		MaxConnWaitTimeout:       timeout,
+		MaxIdleConnDuration:      30 * time.Second,
+		ReadTimeout:              timeout,
+		WriteTimeout:             timeout,
+		MaxResponseBodySize:      maxBody,
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+		RetryIfErr:               retryStale,
+	}, addr, nil
+}

@@ -1,0 +1,282 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
+)
+
+// Options configure a Server. Each zero value means the default its comment names.
+type Options struct {
+	// MaxRequestBody caps a client's body; a larger one gets 413. The default is 16 MiB.
+	MaxRequestBody int
+	// MaxHeaderBytes caps the request line and headers; larger ones get 431. The default is 16 KiB.
+	MaxHeaderBytes int
+	// ReadTimeout bounds reading a whole request, so slow clients (slowloris) are cut off. The
+	// default is 30s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing a response. The default is 30s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long. The default is 90s.
+	IdleTimeout time.Duration
+	// Concurrency caps the connections served at once. The default is fasthttp's, 256 * 1024.
+	Concurrency int
+	// Routes are matched in order; the first match wins.
+	Routes []Route
+	// Metrics. The default registers on a private registry.
+	Metrics *Metrics
+	// Logger. The default discards logs.
+	Logger *zap.Logger
+}
+
+// Server is the client-facing proxy.
+type Server struct {
+	srv      *fasthttp.Server
+	lnMu     sync.Mutex
+	ln       net.Listener
+	metrics  *Metrics
+	log      *zap.Logger
+	ids      *idSource
+	table    atomic.Pointer[table]
+	draining atomic.Bool
+	none     *codeCounters
+	scratch  sync.Pool
+	exchange sync.Pool
+}
+
+// New builds a Server; Serve starts it.
+func New(o Options) (*Server, error) {
+	if o.Metrics == nil {
+		o.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	s := &Server{
+		metrics:  o.Metrics,
+		log:      o.Logger,
+		ids:      newIDSource(),
+		none:     o.Metrics.codes(noRoute),
+		scratch:  sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
+		exchange: sync.Pool{New: func() any { return new(Exchange) }},
+	}
+	if err := s.SetRoutes(o.Routes); err != nil {
+		return nil, err
+	}
+	s.srv = &fasthttp.Server{
+		Handler:               s.handle,
+		ErrorHandler:          s.requestError,
+		Name:                  "shadowproxy",
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		CloseOnShutdown:       true,
+		ReadTimeout:           orDuration(o.ReadTimeout, 30*time.Second),
+		WriteTimeout:          orDuration(o.WriteTimeout, 30*time.Second),
+		IdleTimeout:           orDuration(o.IdleTimeout, 90*time.Second),
+		MaxRequestBodySize:    orInt(o.MaxRequestBody, 16<<20),
+		ReadBufferSize:        orInt(o.MaxHeaderBytes, 16<<10),
+		Concurrency:           o.Concurrency,
+		Logger:                zapPrintf{o.Logger},
+	}
+	return s, nil
+}
+
+// SetRoutes replaces the route table at once: new requests use the new routes, requests in flight
+// finish on the old. Clients of replaced primaries close their idle connections after a grace period.
+func (s *Server) SetRoutes(rs []Route) error {
+	t, err := s.compile(rs)
+	if err != nil {
+		return err
+	}
+	old := s.table.Swap(t)
+	if old != nil {
+		time.AfterFunc(time.Minute, func() {
+			for _, r := range old.routes {
+				r.client.CloseIdleConnections()
+			}
+		})
+	}
+	return nil
+}
+
+// Serve serves clients on ln until Shutdown, after which it returns nil.
+func (s *Server) Serve(ln net.Listener) error {
+	s.lnMu.Lock()
+	s.ln = ln
+	s.lnMu.Unlock()
+	err := s.srv.Serve(ln)
+	if s.draining.Load() && errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// drainGrace bounds how long Shutdown lets keep-alive clients leave on their own.
+const drainGrace = 2 * time.Second
+
+// Shutdown drains without racing keep-alive clients: it closes the listener (new connections are
+// refused), answers every request on the open connections with Connection: close so their clients
+// move away after their current exchange, waits for them to go (at most drainGrace, or half the time
+// ctx leaves), then closes what is left (connections idle all that while) and waits for requests in
+// flight until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.lnMu.Lock()
+	if s.ln != nil {
+		_ = s.ln.Close()
+	}
+	s.lnMu.Unlock()
+	grace := drainGrace
+	if d, ok := ctx.Deadline(); ok {
+		grace = min(grace, time.Until(d)/2)
+	}
+	for end := time.Now().Add(grace); s.srv.GetOpenConnectionsCount() > 0 && time.Now().Before(end); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	err := s.srv.ShutdownWithContext(ctx)
+	if ctx.Err() == nil {
+		err = nil // the only other error is closing the listener a second time
+	}
+	for _, r := range s.table.Load().routes {
+		r.client.CloseIdleConnections()
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// handle proxies one request.
+func (s *Server) handle(ctx *fasthttp.RequestCtx) {
+	req, resp := &ctx.Request, &ctx.Response
+	bufp := s.scratch.Get().(*[]byte)
+	defer s.scratch.Put(bufp)
+	buf := (*bufp)[:0]
+
+	id := req.Header.Peek(HeaderRequestID)
+	if !validRequestID(id) {
+		buf = s.ids.appendNext(buf)
+		req.Header.SetBytesV(HeaderRequestID, buf)
+		id = req.Header.Peek(HeaderRequestID)
+	}
+
+	r, methodOnly := s.table.Load().match(req, ctx.Path())
+	if r == nil {
+		status, msg := fasthttp.StatusNotFound, "no route for path "+string(ctx.Path())
+		if methodOnly {
+			status, msg = fasthttp.StatusMethodNotAllowed, "method "+string(req.Header.Method())+" not allowed on path "+string(ctx.Path())
+		}
+		writeError(ctx, status, msg, id)
+		s.none.inc(status)
+		s.finish(ctx)
+		return
+	}
+
+	clientClose := req.Header.ConnectionClose()
+	buf = removeHop(&req.Header, buf)
+	buf = append(buf[:0], req.Header.Peek("X-Forwarded-For")...)
+	if len(buf) > 0 {
+		buf = append(buf, ", "...)
+	}
+	buf = appendClientIP(buf, ctx)
+	req.Header.SetBytesV("X-Forwarded-For", buf)
+	if len(req.Header.Peek("X-Forwarded-Proto")) == 0 {
+		if ctx.IsTLS() {
+			req.Header.Set("X-Forwarded-Proto", "https")
+		} else {
+			req.Header.Set("X-Forwarded-Proto", "http")
+		}
+	}
+	if len(req.Header.Peek("X-Forwarded-Host")) == 0 {
+		req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
+	}
+
+	req.URI().SetSchemeBytes(r.scheme)
+	start := time.Now()
+	err := r.client.DoTimeout(req, resp, r.timeout)
+	latency := time.Since(start)
+	r.latency.Observe(latency.Seconds())
+	if err != nil {
+		status := statusError(err)
+		writeError(ctx, status, primaryErrorMessage(status), id)
+		r.codes.inc(status)
+		s.log.Debug("primary failed", zap.String("route", r.name), zap.Int("status", status), zap.Error(err))
+		s.finish(ctx)
+		if clientClose {
+			ctx.SetConnectionClose()
+		}
+		return
+	}
+	*bufp = removeHop(&resp.Header, buf)
+	resp.Header.SetBytesV(HeaderRequestID, id)
+	r.codes.inc(resp.StatusCode())
+
+	if r.mirror != nil && len(req.Header.Peek(ShadowHeader)) == 0 {
+		ex := s.exchange.Get().(*Exchange)
+		*ex = Exchange{Route: r.name, RequestID: id, Request: req, Response: resp, Start: start, Latency: latency}
+		r.mirror.Offer(ex)
+		*ex = Exchange{}
+		s.exchange.Put(ex)
+	}
+	if clientClose {
+		ctx.SetConnectionClose()
+	}
+	s.finish(ctx)
+}
+
+// finish asks keep-alive clients to move away while the server drains.
+func (s *Server) finish(ctx *fasthttp.RequestCtx) {
+	if s.draining.Load() {
+		ctx.SetConnectionClose()
+	}
+}
+
+func primaryErrorMessage(status int) string {
+	switch status {
+	case fasthttp.StatusGatewayTimeout:
+		return "the primary did not answer in time"
+	case fasthttp.StatusServiceUnavailable:
+		return "no free connection to the primary"
+	}
+	return "the primary could not be reached"
+}
+
+// requestError answers requests fasthttp could not read.
+func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
+	status := requestErrorStatus(err)
+	writeError(ctx, status, fasthttp.StatusMessage(status), nil)
+	ctx.SetConnectionClose()
+	s.none.inc(status)
+}
+
+// zapPrintf adapts zap to fasthttp's Printf logger, at debug level: fasthttp logs per-connection
+// errors that would otherwise flood the log under attack.
+type zapPrintf struct{ l *zap.Logger }
+
+func (z zapPrintf) Printf(format string, args ...any) {
+	if ce := z.l.Check(zap.DebugLevel, "fasthttp"); ce != nil {
+		ce.Write(zap.String("detail", fmt.Sprintf(format, args...)))
+	}
+}
+
+func orDuration(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+func orInt(n, def int) int {
+	if n > 0 {
+		return n
+	}
+	return def
+}
