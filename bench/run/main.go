@@ -50,7 +50,9 @@ type options struct {
 	nginx, wrk  string
 	out         string
 	soak        time.Duration
+	sample      time.Duration
 	only        string
+	bin         string
 }
 
 func run() error {
@@ -64,7 +66,9 @@ func run() error {
 	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "results file (the table is also printed)")
 	flag.DurationVar(&o.soak, "soak", 0, "instead of the comparison, a soak run of this length with the 50 ms candidate and a Kafka outage in the middle")
+	flag.DurationVar(&o.sample, "sample", 5*time.Second, "soak: sampling interval of memory, goroutines and fds")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
+	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt shadowproxy, modelserver and kfakebroker (default: go build them from the working tree)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -121,9 +125,21 @@ type harness struct {
 }
 
 func (h *harness) build() error {
-	h.bin.proxy = filepath.Join(h.dir, "shadowproxy")
-	h.bin.model = filepath.Join(h.dir, "modelserver")
-	h.bin.broker = filepath.Join(h.dir, "kfakebroker")
+	binDir := h.dir
+	if h.o.bin != "" {
+		binDir = h.o.bin
+	}
+	h.bin.proxy = filepath.Join(binDir, "shadowproxy")
+	h.bin.model = filepath.Join(binDir, "modelserver")
+	h.bin.broker = filepath.Join(binDir, "kfakebroker")
+	if h.o.bin != "" {
+		for _, b := range []string{h.bin.proxy, h.bin.model, h.bin.broker} {
+			if _, err := os.Stat(b); err != nil {
+				return fmt.Errorf("-bin: %w", err)
+			}
+		}
+		return nil
+	}
 	for pkg, out := range map[string]string{"./cmd/shadowproxy": h.bin.proxy, "./bench/modelserver": h.bin.model, "./sink/kfakebroker": h.bin.broker} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -384,10 +400,20 @@ func (h *harness) compare(ctx context.Context) error {
 	return writeResults(h.o, table, "comparison")
 }
 
-// wrkScript makes wrk POST a small JSON prediction request.
+// wrkScript makes wrk POST small JSON prediction requests, rotating over 256 different bodies so
+// that the candidates' body-hash disagreement share (5%) applies to the load as to the inputs.
 const wrkScript = `wrk.method = "POST"
-wrk.body = '{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]}'
 wrk.headers["Content-Type"] = "application/json"
+local n, i, reqs = 256, 0, {}
+request = function()
+  i = i % n + 1
+  local r = reqs[i]
+  if r == nil then
+    r = wrk.format(nil, nil, nil, string.format('{"instances":[[5.1,3.5,1.4,%d.2],[6.7,3.0,5.2,2.3]]}', i))
+    reqs[i] = r
+  end
+  return r
+end
 `
 
 type result struct {
@@ -454,9 +480,33 @@ func parseWrk(out []byte) (result, error) {
 	return r, nil
 }
 
-// peakRSS is the process's peak resident set (VmHWM) in KiB; 0 without a process.
+// peakRSS is the peak resident set (VmHWM) in KiB of the process and its children (nginx's
+// workers), summed; 0 without a process.
 func peakRSS(pid int) int {
-	return procStatusKB(pid, "VmHWM:")
+	if pid == 0 {
+		return 0
+	}
+	kb := procStatusKB(pid, "VmHWM:")
+	for _, c := range children(pid) {
+		kb += procStatusKB(c, "VmHWM:")
+	}
+	return kb
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if procStatusKB(c, "PPid:") == pid {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func procStatusKB(pid int, field string) int {
@@ -623,7 +673,7 @@ func (h *harness) soakRun(ctx context.Context) error {
 	}()
 	var rows []string
 	start := time.Now()
-	tick := time.NewTicker(max(h.o.soak/40, time.Second))
+	tick := time.NewTicker(max(h.o.sample, time.Second))
 	defer tick.Stop()
 	outage := false
 	for {
