@@ -343,7 +343,7 @@ func (h *harness) compare(ctx context.Context) error {
 	if err := os.WriteFile(confPath, conf.Bytes(), 0o644); err != nil {
 		return err
 	}
-	ng, err := h.start(h.cpus.proxy, h.o.nginx, "-p", h.dir, "-c", confPath)
+	ng, err := h.start(h.cpus.proxy, h.o.nginx, "-e", filepath.Join(h.dir, "nginx-error.log"), "-p", h.dir, "-c", confPath)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ func TestNginxConfigIsAccepted(t *testing.T) {
 	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(nginx, "-t", "-p", dir, "-c", path).CombinedOutput(); err != nil {
+	if out, err := exec.Command(nginx, "-t", "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", path).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
 }
@@ -93,5 +93,35 @@ func TestSplitCPUs(t *testing.T) {
 	}
 	if c := splitCPUs(2, true); c != (cpuSets{}) {
 		t.Errorf("pinning on 2 CPUs: %+v", c)
+	}
+}
+
+func TestPeakRSSCountsChildren(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep:", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	found := false
+	for _, c := range children(os.Getpid()) {
+		found = found || c == cmd.Process.Pid
+	}
+	if !found {
+		t.Fatalf("children(%d) lacks %d", os.Getpid(), cmd.Process.Pid)
+	}
+	self, all := procStatusKB(os.Getpid(), "VmHWM:"), peakRSS(os.Getpid())
+	if self == 0 || all <= self {
+		t.Errorf("peakRSS = %d KiB, own VmHWM %d KiB: the child is not counted", all, self)
+	}
+	if peakRSS(0) != 0 {
+		t.Error("peakRSS(0) != 0")
+	}
+}
+
+func TestWrkScriptRotatesBodies(t *testing.T) {
+	for _, want := range []string{`wrk.method = "POST"`, "request = function()", "wrk.format(nil, nil, nil,", "local n, i, reqs = 256"} {
+		if !strings.Contains(wrkScript, want) {
+			t.Errorf("wrk script lacks %q", want)
+		}
 	}
 }
