@@ -684,7 +684,7 @@ func (h *harness) soakRun(ctx context.Context) error {
 			if lo.err != nil {
 				return lo.err
 			}
-			table := "| t | RSS MB | goroutines | open fds | Kafka |\n|---:|---:|---:|---:|---|\n" + strings.Join(rows, "\n") +
+			table := "| t | RSS MB | goroutines | open fds | Kafka | records to Kafka | spooled | in spool | dropped |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|\n" + strings.Join(rows, "\n") +
 				fmt.Sprintf("\n\nLoad: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors; peak RSS %.1f MB.\n", lo.r.rps, lo.r.p50, lo.r.p99, lo.r.errors, float64(peakRSS(pid))/1024)
 			fmt.Println(table)
 			return writeResults(h.o, table, "soak")
@@ -705,24 +705,53 @@ func (h *harness) soakRun(ctx context.Context) error {
 				state = "down"
 			}
 			fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-			rows = append(rows, fmt.Sprintf("| %s | %.1f | %s | %d | %s |", el.Round(time.Second), float64(procStatusKB(pid, "VmRSS:"))/1024, goroutines(admin), len(fds), state))
+			mt := scrape(admin)
+			rows = append(rows, fmt.Sprintf("| %s | %.1f | %s | %d | %s | %s | %s | %s | %s |", el.Round(time.Second), float64(procStatusKB(pid, "VmRSS:"))/1024,
+				metricSum(mt, "go_goroutines"), len(fds), state,
+				metricSum(mt, "shadowproxy_records_total", `sink="kafka"`, `outcome="written"`),
+				metricSum(mt, "shadowproxy_records_total", `outcome="spooled"`),
+				metricSum(mt, "shadowproxy_spool_records"),
+				metricSum(mt, "shadowproxy_records_total", `outcome="dropped"`)))
 			fmt.Fprintln(os.Stderr, rows[len(rows)-1])
 		}
 	}
 }
 
-// goroutines reads go_goroutines from shadowproxy's /metrics.
-func goroutines(admin string) string {
-	resp, err := http.Get("http://" + admin + "/metrics")
+// scrape reads shadowproxy's /metrics as text; "" when it cannot.
+func scrape(admin string) string {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return "?"
+		return ""
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			return v
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	return string(b)
+}
+
+// metricSum sums the samples of metric whose labels contain every one of labels (e.g.
+// `outcome="spooled"`); "?" when the metrics text has none.
+func metricSum(text, metric string, labels ...string) string {
+	sum, found := 0.0, false
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, metric)
+		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		i := strings.LastIndexByte(rest, ' ')
+		if i < 0 {
+			continue
+		}
+		all := true
+		for _, l := range labels {
+			all = all && strings.Contains(rest[:i], l)
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(rest[i+1:]), 64); all && err == nil {
+			sum, found = sum+v, true
 		}
 	}
-	return "?"
+	if !found {
+		return "?"
+	}
+	return strconv.FormatFloat(sum, 'f', -1, 64)
 }

@@ -125,3 +125,31 @@ func TestWrkScriptRotatesBodies(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricSum(t *testing.T) {
+	text := `# HELP go_goroutines Number of goroutines.
+go_goroutines 98
+go_goroutines_extra 5
+shadowproxy_records_total{outcome="written",sink="kafka"} 10
+shadowproxy_records_total{outcome="written",sink="file"} 7
+shadowproxy_records_total{outcome="spooled",sink="kafka"} 3
+shadowproxy_spool_records 2
+`
+	for _, tt := range []struct {
+		name, metric string
+		labels       []string
+		want         string
+	}{
+		{"plain", "go_goroutines", nil, "98"},
+		{"one label", "shadowproxy_records_total", []string{`sink="kafka"`, `outcome="written"`}, "10"},
+		{"sum", "shadowproxy_records_total", []string{`outcome="written"`}, "17"},
+		{"missing", "shadowproxy_records_total", []string{`outcome="dropped"`}, "?"},
+		{"gauge", "shadowproxy_spool_records", nil, "2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := metricSum(text, tt.metric, tt.labels...); got != tt.want {
+				t.Errorf("metricSum = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
