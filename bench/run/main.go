@@ -41,6 +41,9 @@ func main() {
 	}
 }
 
+// loadAvg is /proc/loadavg when the run started.
+var loadAvg string
+
 type options struct {
 	duration    time.Duration
 	rounds      int
@@ -70,6 +73,9 @@ func run() error {
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
 	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt shadowproxy, modelserver and kfakebroker (default: go build them from the working tree)")
 	flag.Parse()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		loadAvg = string(b)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -593,8 +599,9 @@ func formatTable(ss []*scenario) string {
 	return b.String()
 }
 
-// machine describes where the benchmark ran.
-func machine(o options) string {
+// machine describes where and how the benchmark ran, with the load average when it started (other
+// work on the machine makes the figures noisy, p99 first).
+func machine(o options, kind string) string {
 	cpu := "unknown CPU"
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		if m := regexp.MustCompile(`(?m)^model name\s*:\s*(.+)$`).FindSubmatch(data); m != nil {
@@ -608,16 +615,24 @@ func machine(o options) string {
 		}
 		return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
-	return fmt.Sprintf("%s, %d CPUs (%s), %s; %s; %s; %s; wrk -t%d -c%d, %s per run, %d rounds, pinning %v",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpu, runtime.Version(),
-		version(o.nginx, "-v"), version(o.wrk, "-v"), version("uname", "-sr"),
-		o.threads, o.connections, o.duration, o.rounds, o.pin)
+	run := fmt.Sprintf("wrk -t%d -c%d, %s per run, %d rounds", o.threads, o.connections, o.duration, o.rounds)
+	if kind == "soak" {
+		run = fmt.Sprintf("soak %s, wrk -t%d -c%d, sampled every %s", o.soak, o.threads, o.connections, max(o.sample, time.Second))
+	}
+	load := "?"
+	if f := strings.Fields(loadAvg); len(f) >= 3 {
+		load = strings.Join(f[:3], " ")
+	}
+	return fmt.Sprintf("%s, %d CPUs (%s), %s; %s; %s; %s; %s, pinning %v; load average at start %s",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpu, runtime.Version(),
+		version(o.nginx, "-v"), strings.TrimSuffix(version(o.wrk, "-v"), " Copyright (C) 2012 Will Glozer"), version("uname", "-sr"),
+		run, o.pin, load)
 }
 
 // writeResults replaces the section of out between the markers of kind with the new table.
 func writeResults(o options, table, kind string) error {
 	begin, end := "<!-- bench:"+kind+":begin -->", "<!-- bench:"+kind+":end -->"
-	section := begin + "\n" + machine(o) + "\n\n" + table + "\n" + end
+	section := begin + "\n" + machine(o, kind) + "\n\n" + table + "\n" + end
 	old, err := os.ReadFile(o.out)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
