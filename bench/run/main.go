@@ -596,6 +596,42 @@ func formatTable(ss []*scenario) string {
 			fmt.Fprintf(&b, "\nshadowproxy with the 50 ms candidate vs without candidates: req/s %.2fx, p99 %.2fx.\n", slow.rps/none.rps, slow.p99/none.p99)
 		}
 	}
+	if t := targets(med); t != "" {
+		b.WriteString("\nTargets (issue 6):\n\n" + t)
+	}
+	return b.String()
+}
+
+// targets checks the issue's ratio targets on the medians, one line each, for the scenarios that ran.
+func targets(med map[string]result) string {
+	var b strings.Builder
+	check := func(desc string, ok bool, detail string) {
+		verdict := "met"
+		if !ok {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(&b, "- %s: %s (%s)\n", desc, verdict, detail)
+	}
+	vs := func(a, n string) (result, result, bool) {
+		x, ok1 := med[a]
+		y, ok2 := med[n]
+		return x, y, ok1 && ok2 && y.rps > 0 && y.p99 > 0
+	}
+	if sp, ng, ok := vs("shadowproxy mirror 100%, fast candidate", "nginx mirror 100%, fast candidate"); ok {
+		check("mirror 100% to a fast candidate: req/s >= 2x nginx mirror, p99 no worse", sp.rps >= 2*ng.rps && sp.p99 <= ng.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/ng.rps, sp.p99/ng.p99))
+	}
+	if slow, none, ok := vs("shadowproxy mirror 100%, 50 ms candidate", "shadowproxy, no candidate"); ok {
+		check("50 ms candidate: req/s >= 0.8x and p99 <= 1.3x shadowproxy without candidates", slow.rps >= 0.8*none.rps && slow.p99 <= 1.3*none.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", slow.rps/none.rps, slow.p99/none.p99))
+	}
+	if sp, ng, ok := vs("shadowproxy, no candidate", "nginx proxy, no mirror"); ok {
+		check("no candidates: req/s >= nginx proxy, p99 no worse", sp.rps >= ng.rps && sp.p99 <= ng.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/ng.rps, sp.p99/ng.p99))
+	}
+	if slow, ok := med["shadowproxy mirror 100%, 50 ms candidate"]; ok && slow.rssKB > 0 {
+		check("peak RSS <= 100 MB with the 50 ms candidate", slow.rssKB <= 100*1024, fmt.Sprintf("%.1f MB", float64(slow.rssKB)/1024))
+	}
 	return b.String()
 }
 

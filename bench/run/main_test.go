@@ -153,3 +153,27 @@ shadowproxy_spool_records 2
 		})
 	}
 }
+
+func TestTargets(t *testing.T) {
+	med := map[string]result{
+		"nginx proxy, no mirror":                   {rps: 100, p99: 2},
+		"shadowproxy, no candidate":                {rps: 120, p99: 2},
+		"nginx mirror 100%, fast candidate":        {rps: 40, p99: 4},
+		"shadowproxy mirror 100%, fast candidate":  {rps: 70, p99: 3},
+		"shadowproxy mirror 100%, 50 ms candidate": {rps: 110, p99: 2.4, rssKB: 30 * 1024},
+	}
+	got := targets(med)
+	for _, want := range []string{
+		"- mirror 100% to a fast candidate: req/s >= 2x nginx mirror, p99 no worse: NOT met (req/s 1.75x, p99 0.75x)",
+		"- 50 ms candidate: req/s >= 0.8x and p99 <= 1.3x shadowproxy without candidates: met (req/s 0.92x, p99 1.20x)",
+		"- no candidates: req/s >= nginx proxy, p99 no worse: met (req/s 1.20x, p99 1.00x)",
+		"- peak RSS <= 100 MB with the 50 ms candidate: met (30.0 MB)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack\n%s\nin\n%s", want, got)
+		}
+	}
+	if targets(map[string]result{}) != "" {
+		t.Error("targets without figures are not empty")
+	}
+}
