@@ -772,23 +772,7 @@ func (w *walker) fvector(r *compiledRule, p, c *scan, depth int) bool {
 		k := min(r.K, len(w.fa))
 		w.ia = topK(w.ia[:0], w.fa, k)
 		w.ib = topK(w.ib[:0], w.fb, k)
-		inter := 0
-		for _, a := range w.ia {
-			for _, b := range w.ib {
-				if a == b {
-					inter++
-					break
-				}
-			}
-		}
-		union := len(w.ia) + len(w.ib) - inter
-		overlap, jaccard := 1.0, 1.0
-		if k > 0 {
-			overlap = float64(inter) / float64(k)
-		}
-		if union > 0 {
-			jaccard = float64(inter) / float64(union)
-		}
+		overlap, jaccard := topKAgreement(w.ia, w.ib, k)
 		return overlap >= r.MinOverlap && jaccard >= r.MinJaccard
 	default:
 		return cosine(w.fa, w.fb) >= r.MinSimilarity

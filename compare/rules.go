@@ -215,23 +215,7 @@ func (w *walker) topkRanked(r *compiledRule, p, c node) {
 // judgeTopK compares the top-k lists w.ia and w.ib; p and c, when given, are the ranked lists
 // reported in the diff (otherwise the top-k indices are).
 func (w *walker) judgeTopK(r *compiledRule, k int, p, c *node) {
-	inter := 0
-	for _, a := range w.ia {
-		for _, b := range w.ib {
-			if a == b {
-				inter++
-				break
-			}
-		}
-	}
-	union := len(w.ia) + len(w.ib) - inter
-	overlap, jaccard := 1.0, 1.0
-	if k > 0 {
-		overlap = float64(inter) / float64(k)
-	}
-	if union > 0 {
-		jaccard = float64(inter) / float64(union)
-	}
+	overlap, jaccard := topKAgreement(w.ia, w.ib, k)
 	if overlap >= r.MinOverlap && jaccard >= r.MinJaccard {
 		return
 	}
@@ -464,4 +448,26 @@ func (w *walker) set(r *compiledRule, p, c node) {
 			return
 		}
 	}
+}
+
+// topKAgreement returns the overlap |A∩B|/k and the Jaccard index |A∩B|/|A∪B| of two top-k lists of
+// distinct items (1 and 1 for empty lists).
+func topKAgreement(a, b []int, k int) (overlap, jaccard float64) {
+	inter := 0
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				inter++
+				break
+			}
+		}
+	}
+	overlap, jaccard = 1, 1
+	if k > 0 {
+		overlap = float64(inter) / float64(k)
+	}
+	if union := len(a) + len(b) - inter; union > 0 {
+		jaccard = float64(inter) / float64(union)
+	}
+	return overlap, jaccard
 }

@@ -206,7 +206,8 @@ type Record struct {
 	Disagreements *Percent `yaml:"disagreements"`
 	// Agreements is the share of agreements recorded. Default 1%.
 	Agreements *Percent `yaml:"agreements"`
-	// MaxBody caps each body kept in a record. Default 64KiB.
+	// MaxBody caps each body kept in a record; exchanges with a larger request or primary answer are
+	// not mirrored, which bounds the memory of the queues. Default 64KiB.
 	MaxBody ByteSize `yaml:"max_body"`
 	Redact  Redact   `yaml:"redact"`
 }

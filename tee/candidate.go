@@ -151,7 +151,7 @@ func (c *candidate) offer(req *fasthttp.Request, resp *fasthttp.Response, latenc
 
 // enqueue copies the exchange into a job and makes a non-blocking send on the queue.
 func (c *candidate) enqueue(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) bool {
-	if len(req.Body()) > c.maxBody {
+	if len(req.Body()) > c.maxBody || len(resp.Body()) > c.maxBody {
 		c.drop(c.dropBody)
 		return false
 	}

@@ -68,8 +68,9 @@ type UpstreamOptions struct {
 	Concurrency int
 	// Queue is the number of copies waiting for a worker; beyond it copies are dropped. The default is 1024.
 	Queue int
-	// MaxBody is the largest request body mirrored; larger ones are dropped with reason body_too_large.
-	// The default is 4 MiB.
+	// MaxBody is the largest request body, and primary answer, copied for mirroring: an exchange with a
+	// larger one is not mirrored (dropped with reason body_too_large), so a queue holds at most
+	// Queue x 2 x MaxBody bytes of bodies. The default is 4 MiB.
 	MaxBody int
 	// MaxResponseBody is the largest answer read from the candidate; a larger one is an error. The
 	// default is 16 MiB.

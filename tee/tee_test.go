@@ -498,3 +498,19 @@ func rawServer(t *testing.T, reply string, drip time.Duration) string {
 	}()
 	return "http://" + ln.Addr().String()
 }
+
+func TestTeeBodyTooLargeIsNotMirrored(t *testing.T) {
+	tee := newTestTee(t, prometheus.NewRegistry(), Options{
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: proxytest.Serve(t, func(*fasthttp.RequestCtx) {}), MaxBody: 16}, Sample: 1}},
+	})
+	for _, tt := range []struct{ body, answer string }{{`{"x":"` + strings.Repeat("a", 32) + `"}`, `{}`}, {`{}`, `{"y":"` + strings.Repeat("b", 32) + `"}`}} {
+		req, resp := exchange("big", tt.body, tt.answer)
+		if tee.Offer(req, resp, 0) {
+			t.Errorf("an exchange over MaxBody was mirrored (%d, %d bytes)", len(tt.body), len(tt.answer))
+		}
+	}
+	closeTee(t, tee)
+	if got := testutil.ToFloat64(tee.metrics.drops.WithLabelValues("iris", "c", dropBodyTooLarge)); got != 2 {
+		t.Errorf("body_too_large drops = %v, want 2", got)
+	}
+}

@@ -106,8 +106,9 @@ sinks:
 			if status != 200 {
 				t.Fatalf("request %d: status %d", i, status)
 			}
-			// The primary answers at once; nothing on the record path may hold it up.
-			if took > 500*time.Millisecond {
+			// The primary answers at once; nothing on the record path may hold it up. (kafka-go's
+			// writes time out after 10 s: a primary path waiting on Kafka would take that long.)
+			if took > time.Second {
 				t.Errorf("request %d took %v while Kafka was unavailable", i, took)
 			}
 		}

@@ -274,3 +274,42 @@ func TestE2EReloadSwapsSinks(t *testing.T) {
 		t.Errorf("records before and after the sinks changed: %d and %d, want 3 and 4", a, b)
 	}
 }
+
+func TestE2EOnlySafeMethodsMirroredByDefault(t *testing.T) {
+	primary := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(`{"ok":true}`) })
+	var mirrored sync.Map
+	candidate := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		mirrored.Store(string(ctx.Method()), true)
+		ctx.SetBodyString(`{"ok":true}`)
+	})
+	cfg := fmt.Sprintf(`listen: "127.0.0.1:0"
+admin: "127.0.0.1:0"
+routes:
+  - name: all
+    primary: {url: %q}
+    candidates: [{name: c, url: %q}]
+sinks: {file: {path: %q}}
+`, primary, candidate, filepath.Join(t.TempDir(), "r.jsonl"))
+	p, _ := startProxy(t, cfg)
+	client := &fasthttp.Client{}
+	defer client.CloseIdleConnections()
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE", "PATCH"} {
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + p.listen + "/x")
+		req.Header.SetMethod(m)
+		if err := client.DoTimeout(req, resp, 5*time.Second); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("%s: %v %d", m, err, resp.StatusCode())
+		}
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
+	waitFor(t, "two shadows", func() bool {
+		return p.metric(t, `shadowproxy_shadow_requests_total{candidate="c",outcome="ok",route="all"}`) == 2
+	})
+	p.stop(t)
+	for _, m := range []string{"PUT", "DELETE", "PATCH"} {
+		if _, ok := mirrored.Load(m); ok {
+			t.Errorf("%s was mirrored although the route lists no methods", m)
+		}
+	}
+}

@@ -106,6 +106,9 @@ func proxyOptions(cfg *configs.Config, routes []proxy.Route, log *zap.Logger, m 
 	}
 }
 
+// defaultMirrorMethods are mirrored by routes whose match lists no methods.
+var defaultMirrorMethods = []string{"GET", "POST"}
+
 // teeOptions maps one route of the config onto tee.Options.
 func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metrics, log *zap.Logger) (tee.Options, error) {
 	cmp, err := compare.New(compareOptions(rc.Compare))
@@ -113,9 +116,15 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		return tee.Options{}, fmt.Errorf("compare: %w", err)
 	}
 	rec := rc.Record
+	// Mirroring repeats a request's side effects on the candidate: a route that matches every method
+	// mirrors only GET and POST (inference calls); other methods are mirrored only when listed.
+	methods := rc.Match.Methods
+	if len(methods) == 0 {
+		methods = defaultMirrorMethods
+	}
 	o := tee.Options{
 		Route:         rc.Name,
-		Methods:       rc.Match.Methods,
+		Methods:       methods,
 		Comparator:    cmp,
 		RemoveHeaders: rc.ShadowHeaders.Remove,
 		Sink:          s,
@@ -146,7 +155,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		if err != nil {
 			return tee.Options{}, fmt.Errorf("secondary: %w", err)
 		}
-		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), MaxBody: int(cfg.MaxRequestBody), TLS: t}
+		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), MaxBody: int(rec.MaxBody), TLS: t}
 	}
 	for _, c := range rc.Candidates {
 		key, err := tee.ParseStickyKey(c.StickyKey)
@@ -164,7 +173,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 				Timeout:     c.Timeout.D(),
 				Concurrency: c.Concurrency,
 				Queue:       c.Queue,
-				MaxBody:     int(cfg.MaxRequestBody),
+				MaxBody:     int(rec.MaxBody), // bounds each queued copy (DESIGN: body copies are bounded by max_body)
 				TLS:         t,
 			},
 			Sample:    c.Sample.Fraction(),
