@@ -41,6 +41,9 @@ func main() {
 	}
 }
 
+// loadAvg is /proc/loadavg when the run started.
+var loadAvg string
+
 type options struct {
 	duration    time.Duration
 	rounds      int
@@ -50,7 +53,9 @@ type options struct {
 	nginx, wrk  string
 	out         string
 	soak        time.Duration
+	sample      time.Duration
 	only        string
+	bin         string
 }
 
 func run() error {
@@ -64,8 +69,13 @@ func run() error {
 	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "results file (the table is also printed)")
 	flag.DurationVar(&o.soak, "soak", 0, "instead of the comparison, a soak run of this length with the 50 ms candidate and a Kafka outage in the middle")
+	flag.DurationVar(&o.sample, "sample", 5*time.Second, "soak: sampling interval of memory, goroutines and fds")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
+	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt shadowproxy, modelserver and kfakebroker (default: go build them from the working tree)")
 	flag.Parse()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		loadAvg = string(b)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -121,9 +131,21 @@ type harness struct {
 }
 
 func (h *harness) build() error {
-	h.bin.proxy = filepath.Join(h.dir, "shadowproxy")
-	h.bin.model = filepath.Join(h.dir, "modelserver")
-	h.bin.broker = filepath.Join(h.dir, "kfakebroker")
+	binDir := h.dir
+	if h.o.bin != "" {
+		binDir = h.o.bin
+	}
+	h.bin.proxy = filepath.Join(binDir, "shadowproxy")
+	h.bin.model = filepath.Join(binDir, "modelserver")
+	h.bin.broker = filepath.Join(binDir, "kfakebroker")
+	if h.o.bin != "" {
+		for _, b := range []string{h.bin.proxy, h.bin.model, h.bin.broker} {
+			if _, err := os.Stat(b); err != nil {
+				return fmt.Errorf("-bin: %w", err)
+			}
+		}
+		return nil
+	}
 	for pkg, out := range map[string]string{"./cmd/shadowproxy": h.bin.proxy, "./bench/modelserver": h.bin.model, "./sink/kfakebroker": h.bin.broker} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -327,7 +349,7 @@ func (h *harness) compare(ctx context.Context) error {
 	if err := os.WriteFile(confPath, conf.Bytes(), 0o644); err != nil {
 		return err
 	}
-	ng, err := h.start(h.cpus.proxy, h.o.nginx, "-p", h.dir, "-c", confPath)
+	ng, err := h.start(h.cpus.proxy, h.o.nginx, "-e", filepath.Join(h.dir, "nginx-error.log"), "-p", h.dir, "-c", confPath)
 	if err != nil {
 		return err
 	}
@@ -384,10 +406,20 @@ func (h *harness) compare(ctx context.Context) error {
 	return writeResults(h.o, table, "comparison")
 }
 
-// wrkScript makes wrk POST a small JSON prediction request.
+// wrkScript makes wrk POST small JSON prediction requests, rotating over 256 different bodies so
+// that the candidates' body-hash disagreement share (5%) applies to the load as to the inputs.
 const wrkScript = `wrk.method = "POST"
-wrk.body = '{"instances":[[5.1,3.5,1.4,0.2],[6.7,3.0,5.2,2.3]]}'
 wrk.headers["Content-Type"] = "application/json"
+local n, i, reqs = 256, 0, {}
+request = function()
+  i = i % n + 1
+  local r = reqs[i]
+  if r == nil then
+    r = wrk.format(nil, nil, nil, string.format('{"instances":[[5.1,3.5,1.4,%d.2],[6.7,3.0,5.2,2.3]]}', i))
+    reqs[i] = r
+  end
+  return r
+end
 `
 
 type result struct {
@@ -454,9 +486,33 @@ func parseWrk(out []byte) (result, error) {
 	return r, nil
 }
 
-// peakRSS is the process's peak resident set (VmHWM) in KiB; 0 without a process.
+// peakRSS is the peak resident set (VmHWM) in KiB of the process and its children (nginx's
+// workers), summed; 0 without a process.
 func peakRSS(pid int) int {
-	return procStatusKB(pid, "VmHWM:")
+	if pid == 0 {
+		return 0
+	}
+	kb := procStatusKB(pid, "VmHWM:")
+	for _, c := range children(pid) {
+		kb += procStatusKB(c, "VmHWM:")
+	}
+	return kb
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		c, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if procStatusKB(c, "PPid:") == pid {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func procStatusKB(pid int, field string) int {
@@ -540,11 +596,48 @@ func formatTable(ss []*scenario) string {
 			fmt.Fprintf(&b, "\nshadowproxy with the 50 ms candidate vs without candidates: req/s %.2fx, p99 %.2fx.\n", slow.rps/none.rps, slow.p99/none.p99)
 		}
 	}
+	if t := targets(med); t != "" {
+		b.WriteString("\nTargets (issue 6):\n\n" + t)
+	}
 	return b.String()
 }
 
-// machine describes where the benchmark ran.
-func machine(o options) string {
+// targets checks the issue's ratio targets on the medians, one line each, for the scenarios that ran.
+func targets(med map[string]result) string {
+	var b strings.Builder
+	check := func(desc string, ok bool, detail string) {
+		verdict := "met"
+		if !ok {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(&b, "- %s: %s (%s)\n", desc, verdict, detail)
+	}
+	vs := func(a, n string) (result, result, bool) {
+		x, ok1 := med[a]
+		y, ok2 := med[n]
+		return x, y, ok1 && ok2 && y.rps > 0 && y.p99 > 0
+	}
+	if sp, ng, ok := vs("shadowproxy mirror 100%, fast candidate", "nginx mirror 100%, fast candidate"); ok {
+		check("mirror 100% to a fast candidate: req/s >= 2x nginx mirror, p99 no worse", sp.rps >= 2*ng.rps && sp.p99 <= ng.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/ng.rps, sp.p99/ng.p99))
+	}
+	if slow, none, ok := vs("shadowproxy mirror 100%, 50 ms candidate", "shadowproxy, no candidate"); ok {
+		check("50 ms candidate: req/s >= 0.8x and p99 <= 1.3x shadowproxy without candidates", slow.rps >= 0.8*none.rps && slow.p99 <= 1.3*none.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", slow.rps/none.rps, slow.p99/none.p99))
+	}
+	if sp, ng, ok := vs("shadowproxy, no candidate", "nginx proxy, no mirror"); ok {
+		check("no candidates: req/s >= nginx proxy, p99 no worse", sp.rps >= ng.rps && sp.p99 <= ng.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/ng.rps, sp.p99/ng.p99))
+	}
+	if slow, ok := med["shadowproxy mirror 100%, 50 ms candidate"]; ok && slow.rssKB > 0 {
+		check("peak RSS <= 100 MB with the 50 ms candidate", slow.rssKB <= 100*1024, fmt.Sprintf("%.1f MB", float64(slow.rssKB)/1024))
+	}
+	return b.String()
+}
+
+// machine describes where and how the benchmark ran, with the load average when it started (other
+// work on the machine makes the figures noisy, p99 first).
+func machine(o options, kind string) string {
 	cpu := "unknown CPU"
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		if m := regexp.MustCompile(`(?m)^model name\s*:\s*(.+)$`).FindSubmatch(data); m != nil {
@@ -558,16 +651,24 @@ func machine(o options) string {
 		}
 		return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
-	return fmt.Sprintf("%s, %d CPUs (%s), %s; %s; %s; %s; wrk -t%d -c%d, %s per run, %d rounds, pinning %v",
-		time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), cpu, runtime.Version(),
-		version(o.nginx, "-v"), version(o.wrk, "-v"), version("uname", "-sr"),
-		o.threads, o.connections, o.duration, o.rounds, o.pin)
+	run := fmt.Sprintf("wrk -t%d -c%d, %s per run, %d rounds", o.threads, o.connections, o.duration, o.rounds)
+	if kind == "soak" {
+		run = fmt.Sprintf("soak %s, wrk -t%d -c%d, sampled every %s", o.soak, o.threads, o.connections, max(o.sample, time.Second))
+	}
+	load := "?"
+	if f := strings.Fields(loadAvg); len(f) >= 3 {
+		load = strings.Join(f[:3], " ")
+	}
+	return fmt.Sprintf("%s, %d CPUs (%s), %s; %s; %s; %s; %s, pinning %v; load average at start %s",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpu, runtime.Version(),
+		version(o.nginx, "-v"), strings.TrimSuffix(version(o.wrk, "-v"), " Copyright (C) 2012 Will Glozer"), version("uname", "-sr"),
+		run, o.pin, load)
 }
 
 // writeResults replaces the section of out between the markers of kind with the new table.
 func writeResults(o options, table, kind string) error {
 	begin, end := "<!-- bench:"+kind+":begin -->", "<!-- bench:"+kind+":end -->"
-	section := begin + "\n" + machine(o) + "\n\n" + table + "\n" + end
+	section := begin + "\n" + machine(o, kind) + "\n\n" + table + "\n" + end
 	old, err := os.ReadFile(o.out)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
@@ -623,7 +724,7 @@ func (h *harness) soakRun(ctx context.Context) error {
 	}()
 	var rows []string
 	start := time.Now()
-	tick := time.NewTicker(max(h.o.soak/40, time.Second))
+	tick := time.NewTicker(max(h.o.sample, time.Second))
 	defer tick.Stop()
 	outage := false
 	for {
@@ -634,7 +735,7 @@ func (h *harness) soakRun(ctx context.Context) error {
 			if lo.err != nil {
 				return lo.err
 			}
-			table := "| t | RSS MB | goroutines | open fds | Kafka |\n|---:|---:|---:|---:|---|\n" + strings.Join(rows, "\n") +
+			table := "| t | RSS MB | goroutines | open fds | Kafka | records to Kafka | spooled | in spool | dropped |\n|---:|---:|---:|---:|---|---:|---:|---:|---:|\n" + strings.Join(rows, "\n") +
 				fmt.Sprintf("\n\nLoad: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors; peak RSS %.1f MB.\n", lo.r.rps, lo.r.p50, lo.r.p99, lo.r.errors, float64(peakRSS(pid))/1024)
 			fmt.Println(table)
 			return writeResults(h.o, table, "soak")
@@ -655,24 +756,53 @@ func (h *harness) soakRun(ctx context.Context) error {
 				state = "down"
 			}
 			fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-			rows = append(rows, fmt.Sprintf("| %s | %.1f | %s | %d | %s |", el.Round(time.Second), float64(procStatusKB(pid, "VmRSS:"))/1024, goroutines(admin), len(fds), state))
+			mt := scrape(admin)
+			rows = append(rows, fmt.Sprintf("| %s | %.1f | %s | %d | %s | %s | %s | %s | %s |", el.Round(time.Second), float64(procStatusKB(pid, "VmRSS:"))/1024,
+				metricSum(mt, "go_goroutines"), len(fds), state,
+				metricSum(mt, "shadowproxy_records_total", `sink="kafka"`, `outcome="written"`),
+				metricSum(mt, "shadowproxy_records_total", `outcome="spooled"`),
+				metricSum(mt, "shadowproxy_spool_records"),
+				metricSum(mt, "shadowproxy_records_total", `outcome="dropped"`)))
 			fmt.Fprintln(os.Stderr, rows[len(rows)-1])
 		}
 	}
 }
 
-// goroutines reads go_goroutines from shadowproxy's /metrics.
-func goroutines(admin string) string {
-	resp, err := http.Get("http://" + admin + "/metrics")
+// scrape reads shadowproxy's /metrics as text; "" when it cannot.
+func scrape(admin string) string {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + admin + "/metrics")
 	if err != nil {
-		return "?"
+		return ""
 	}
 	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
-			return v
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	return string(b)
+}
+
+// metricSum sums the samples of metric whose labels contain every one of labels (e.g.
+// `outcome="spooled"`); "?" when the metrics text has none.
+func metricSum(text, metric string, labels ...string) string {
+	sum, found := 0.0, false
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, metric)
+		if !ok || (rest != "" && rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		i := strings.LastIndexByte(rest, ' ')
+		if i < 0 {
+			continue
+		}
+		all := true
+		for _, l := range labels {
+			all = all && strings.Contains(rest[:i], l)
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(rest[i+1:]), 64); all && err == nil {
+			sum, found = sum+v, true
 		}
 	}
-	return "?"
+	if !found {
+		return "?"
+	}
+	return strconv.FormatFloat(sum, 'f', -1, 64)
 }

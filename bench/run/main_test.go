@@ -35,7 +35,7 @@ func TestNginxConfigIsAccepted(t *testing.T) {
 	if err := os.WriteFile(path, conf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(nginx, "-t", "-p", dir, "-c", path).CombinedOutput(); err != nil {
+	if out, err := exec.Command(nginx, "-t", "-e", filepath.Join(dir, "error.log"), "-p", dir, "-c", path).CombinedOutput(); err != nil {
 		t.Fatalf("nginx -t: %v\n%s", err, out)
 	}
 }
@@ -93,5 +93,87 @@ func TestSplitCPUs(t *testing.T) {
 	}
 	if c := splitCPUs(2, true); c != (cpuSets{}) {
 		t.Errorf("pinning on 2 CPUs: %+v", c)
+	}
+}
+
+func TestPeakRSSCountsChildren(t *testing.T) {
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep:", err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	found := false
+	for _, c := range children(os.Getpid()) {
+		found = found || c == cmd.Process.Pid
+	}
+	if !found {
+		t.Fatalf("children(%d) lacks %d", os.Getpid(), cmd.Process.Pid)
+	}
+	self, all := procStatusKB(os.Getpid(), "VmHWM:"), peakRSS(os.Getpid())
+	if self == 0 || all <= self {
+		t.Errorf("peakRSS = %d KiB, own VmHWM %d KiB: the child is not counted", all, self)
+	}
+	if peakRSS(0) != 0 {
+		t.Error("peakRSS(0) != 0")
+	}
+}
+
+func TestWrkScriptRotatesBodies(t *testing.T) {
+	for _, want := range []string{`wrk.method = "POST"`, "request = function()", "wrk.format(nil, nil, nil,", "local n, i, reqs = 256"} {
+		if !strings.Contains(wrkScript, want) {
+			t.Errorf("wrk script lacks %q", want)
+		}
+	}
+}
+
+func TestMetricSum(t *testing.T) {
+	text := `# HELP go_goroutines Number of goroutines.
+go_goroutines 98
+go_goroutines_extra 5
+shadowproxy_records_total{outcome="written",sink="kafka"} 10
+shadowproxy_records_total{outcome="written",sink="file"} 7
+shadowproxy_records_total{outcome="spooled",sink="kafka"} 3
+shadowproxy_spool_records 2
+`
+	for _, tt := range []struct {
+		name, metric string
+		labels       []string
+		want         string
+	}{
+		{"plain", "go_goroutines", nil, "98"},
+		{"one label", "shadowproxy_records_total", []string{`sink="kafka"`, `outcome="written"`}, "10"},
+		{"sum", "shadowproxy_records_total", []string{`outcome="written"`}, "17"},
+		{"missing", "shadowproxy_records_total", []string{`outcome="dropped"`}, "?"},
+		{"gauge", "shadowproxy_spool_records", nil, "2"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := metricSum(text, tt.metric, tt.labels...); got != tt.want {
+				t.Errorf("metricSum = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTargets(t *testing.T) {
+	med := map[string]result{
+		"nginx proxy, no mirror":                   {rps: 100, p99: 2},
+		"shadowproxy, no candidate":                {rps: 120, p99: 2},
+		"nginx mirror 100%, fast candidate":        {rps: 40, p99: 4},
+		"shadowproxy mirror 100%, fast candidate":  {rps: 70, p99: 3},
+		"shadowproxy mirror 100%, 50 ms candidate": {rps: 110, p99: 2.4, rssKB: 30 * 1024},
+	}
+	got := targets(med)
+	for _, want := range []string{
+		"- mirror 100% to a fast candidate: req/s >= 2x nginx mirror, p99 no worse: NOT met (req/s 1.75x, p99 0.75x)",
+		"- 50 ms candidate: req/s >= 0.8x and p99 <= 1.3x shadowproxy without candidates: met (req/s 0.92x, p99 1.20x)",
+		"- no candidates: req/s >= nginx proxy, p99 no worse: met (req/s 1.20x, p99 1.00x)",
+		"- peak RSS <= 100 MB with the 50 ms candidate: met (30.0 MB)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("targets lack\n%s\nin\n%s", want, got)
+		}
+	}
+	if targets(map[string]result{}) != "" {
+		t.Error("targets without figures are not empty")
 	}
 }
