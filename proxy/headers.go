@@ -28,25 +28,58 @@ var hopHeaders = [][]byte{
 	[]byte("Te"), []byte("Trailer"), []byte("Transfer-Encoding"), []byte("Upgrade"),
 }
 
+// hopMask has bit i set when hopHeaders[i] is present.
+type hopMask uint16
+
+func hopBit(k []byte) hopMask {
+	for i, h := range hopHeaders {
+		if len(k) == len(h) && bytes.EqualFold(k, h) {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+// requestHops and responseHops find the hop-by-hop headers present in one pass: deleting all nine
+// blindly would scan the headers nine times, on every request.
+func requestHops(h *fasthttp.RequestHeader) (m hopMask) {
+	for k := range h.All() {
+		m |= hopBit(k)
+	}
+	return m
+}
+
+func responseHops(h *fasthttp.ResponseHeader) (m hopMask) {
+	for k := range h.All() {
+		m |= hopBit(k)
+	}
+	return m
+}
+
 // header is what removeHop needs of fasthttp's request and response headers.
 type header interface {
 	PeekBytes(key []byte) []byte
 	DelBytes(key []byte)
 }
 
-// removeHop deletes hop-by-hop headers, first those named in Connection. scratch holds the Connection
-// value while its tokens are deleted; the grown buffer is returned for reuse.
-func removeHop(h header, scratch []byte) []byte {
-	if c := h.PeekBytes(hopHeaders[0]); len(c) > 0 {
-		scratch = append(scratch[:0], c...)
+// removeHop deletes the hop-by-hop headers in m, first those named in Connection. scratch holds the
+// Connection value while its tokens are deleted; the grown buffer is returned for reuse.
+func removeHop(h header, m hopMask, scratch []byte) []byte {
+	if m == 0 {
+		return scratch
+	}
+	if m&1 != 0 { // hopHeaders[0] is Connection
+		scratch = append(scratch[:0], h.PeekBytes(hopHeaders[0])...)
 		for tok := range bytes.SplitSeq(scratch, []byte(",")) {
 			if tok = bytes.TrimSpace(tok); len(tok) > 0 {
 				h.DelBytes(tok)
 			}
 		}
 	}
-	for _, k := range hopHeaders {
-		h.DelBytes(k)
+	for i, k := range hopHeaders {
+		if m&(1<<i) != 0 {
+			h.DelBytes(k)
+		}
 	}
 	return scratch
 }

@@ -506,3 +506,17 @@ func TestHeaderNamesAnyCase(t *testing.T) {
 		t.Error("a request marked as a shadow in lower case was mirrored")
 	}
 }
+
+func TestHopScanAllocs(t *testing.T) {
+	var req fasthttp.Request
+	req.Header.Set("X-Forwarded-For", "10.0.0.1")
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Keep-Alive", "timeout=5")
+	var m hopMask
+	if n := testing.AllocsPerRun(1000, func() { m = requestHops(&req.Header) }); n != 0 {
+		t.Errorf("finding hop-by-hop headers allocates %v times, want 0", n)
+	}
+	if m != hopBit([]byte("Keep-Alive")) {
+		t.Errorf("mask %b, want Keep-Alive only", m)
+	}
+}

@@ -181,7 +181,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 
 	clientClose := req.Header.ConnectionClose()
-	buf = removeHop(&req.Header, buf)
+	buf = removeHop(&req.Header, requestHops(&req.Header), buf)
 	buf = append(buf[:0], req.Header.Peek("X-Forwarded-For")...)
 	if len(buf) > 0 {
 		buf = append(buf, ", "...)
@@ -215,7 +215,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	*bufp = removeHop(&resp.Header, buf)
+	*bufp = removeHop(&resp.Header, responseHops(&resp.Header), buf)
 	resp.Header.SetBytesV(HeaderRequestID, id)
 	r.codes.inc(resp.StatusCode())
 
