@@ -409,12 +409,18 @@ func marshalNode(n node) []byte {
 	}
 	switch n.typ() {
 	case fastjson.TypeString:
+		// Cut at a rune boundary; escaping can make a short string long (a control character is six
+		// bytes in JSON), so halve the cut until the escaped text fits.
 		s, _ := n.v.StringBytes()
-		cut := maxDiffValue / 2
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
+		for cut := min(maxDiffValue/2, len(s)); ; cut /= 2 {
+			for cut > 0 && cut < len(s) && !utf8.RuneStart(s[cut]) {
+				cut--
+			}
+			b = appendJSONString(b[:0], s[:cut], "…")
+			if len(b) <= maxDiffValue || cut == 0 {
+				break
+			}
 		}
-		b = appendJSONString(b[:0], s[:cut], "…")
 	case fastjson.TypeArray:
 		b = strconv.AppendQuote(b[:0], "<array of "+strconv.Itoa(n.length())+" elements, "+strconv.Itoa(len(b))+" bytes>")
 	default:

@@ -1,6 +1,7 @@
 package tee
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -257,7 +258,7 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 		JSONLength:  jsonLength(&resp.Header),
 		Body:        resp.Body(),
 	}
-	res := c.cmp.Compare(primary, cand)
+	res := c.compare(primary, cand)
 	if c.role == roleSecondary {
 		c.noise.observe(res)
 		return
@@ -283,6 +284,19 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 		c.stats.addDelta((lat - j.latency).Seconds())
 	}
 	c.maybeRecord(j, resp, nil, res, lat, injected)
+}
+
+// compare runs the comparator, turning a panic (a comparator bug meeting an answer it did not expect)
+// into an unparseable outcome: no answer a model sends can stop a worker or the process.
+func (c *candidate) compare(primary, cand compare.Response) (res compare.Result) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("comparison panicked; counted as unparseable", zap.String("route", c.route),
+				zap.String("candidate", c.name), zap.Any("panic", r), zap.Stack("stack"))
+			res = compare.Result{Outcome: compare.Unparseable, Reason: fmt.Sprint("comparator panic: ", r)}
+		}
+	}()
+	return c.cmp.Compare(primary, cand)
 }
 
 // job is one exchange copied for one candidate. Jobs are pooled; nothing in a job is handed to a sink.
