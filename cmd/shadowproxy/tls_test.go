@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -35,7 +36,7 @@ func selfSigned(t *testing.T) (certPEM, keyPEM []byte) {
 		NotAfter:              time.Now().Add(time.Hour),
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
@@ -80,4 +81,58 @@ func TestE2ETLSUpstreamsWithCustomCA(t *testing.T) {
 		return p.metric(t, `shadowproxy_comparisons_total{candidate="iris-v2",result="disagree",route="iris"}`) == 1
 	})
 	p.stop(t)
+}
+
+// TestE2EMutualTLSPrimary checks client certificates: a primary that requires one is reached with
+// the configured cert and key, and refuses the proxy without them (502).
+func TestE2EMutualTLSPrimary(t *testing.T) {
+	certPEM, keyPEM := selfSigned(t)
+	dir := t.TempDir()
+	ca, cert, key := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
+	for path, data := range map[string][]byte{ca: certPEM, cert: certPEM, key: keyPEM} {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{pair},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    pool,
+		MinVersion:   tls.VersionTLS12,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: answer(0, nil, 0), CloseOnShutdown: true}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	defer func() { _ = srv.Shutdown(); <-done }()
+	primary := "https://" + ln.Addr().String()
+	candidate := proxytest.Serve(t, answer(0, nil, 0))
+	client := &fasthttp.Client{}
+	defer client.CloseIdleConnections()
+
+	for _, tt := range []struct {
+		name   string
+		tls    string
+		status int
+	}{
+		{"no client certificate", fmt.Sprintf("tls: {ca: %q}", ca), 502},
+		{"client certificate", fmt.Sprintf("tls: {ca: %q, cert: %q, key: %q}", ca, cert, key), 200},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := strings.Replace(proxyConfig(primary, candidate, filepath.Join(t.TempDir(), "r.jsonl"), ""), "timeout: 2s}", "timeout: 2s, "+tt.tls+"}", 1)
+			p, _ := startProxy(t, cfg)
+			if status, _, _ := post(t, client, "http://"+p.listen+"/v1/models/iris:predict", "", `{"x":3}`); status != tt.status {
+				t.Errorf("status %d, want %d", status, tt.status)
+			}
+			p.stop(t)
+		})
+	}
 }
