@@ -391,26 +391,14 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 		}
 		return w.fvalue(p, c, 0)
 	}
-	p.i++
-	c.i++
-	if p.peek() == '}' || c.peek() == '}' {
-		if p.peek() != c.peek() {
-			return false
-		}
-		p.i++
-		c.i++
-		return true
+	if empty, ok := openBoth(p, c, '}'); empty || !ok {
+		return ok
 	}
 	for {
-		p.ws()
-		c.ws()
-		pk, pesc, ok1 := p.str()
-		ck, cesc, ok2 := c.str()
-		if !ok1 || !ok2 || pesc || cesc || p.peek() != ':' || c.peek() != ':' {
+		pk, ck, ok := keyPair(p, c)
+		if !ok {
 			return false
 		}
-		p.i++
-		c.i++
 		key := b2s(pk)
 		if key == "error" || string(ck) == "error" {
 			return false // maybe an error object: the full path decides
@@ -444,12 +432,9 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 			}
 			d.needOpenAI = true
 			c.i++
-			c.ws()
-			ck, cesc, ok2 = c.str()
-			if !ok2 || cesc || string(ck) != key || c.peek() != ':' {
+			if ck, ok = nextKey(c); !ok || string(ck) != key {
 				return false
 			}
-			c.i++
 			if !w.fkey(p, c, spec, key, d) {
 				return false
 			}
@@ -462,12 +447,9 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 		// Trailing ignored keys on the candidate side.
 		for pe == '}' && ce == ',' {
 			c.i++
-			c.ws()
-			ck, cesc, ok2 = c.str()
-			if !ok2 || cesc || !contains(spec.ignored, b2s(ck)) || c.peek() != ':' {
+			if ck, ok = nextKey(c); !ok || !contains(spec.ignored, b2s(ck)) {
 				return false
 			}
-			c.i++
 			if !c.skip(1) {
 				return false
 			}
@@ -486,12 +468,9 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 			// The primary may have trailing ignored keys.
 			p.i++
 			for {
-				p.ws()
-				pk, pesc, ok1 = p.str()
-				if !ok1 || pesc || !contains(spec.ignored, b2s(pk)) || p.peek() != ':' {
+				if pk, ok = nextKey(p); !ok || !contains(spec.ignored, b2s(pk)) {
 					return false
 				}
-				p.i++
 				if auto && !d.note(p, b2s(pk)) {
 					return false
 				}
@@ -538,6 +517,43 @@ func (w *walker) fkey(p, c *scan, spec formatSpec, key string, d *detection) boo
 	return ok
 }
 
+// openBoth steps past the opening bracket both scanners stand on. When either container is empty it
+// consumes both closing brackets: empty reports that, and ok whether both were empty.
+func openBoth(p, c *scan, closing byte) (empty, ok bool) {
+	p.i++
+	c.i++
+	if p.peek() != closing && c.peek() != closing {
+		return false, true
+	}
+	if p.peek() != c.peek() {
+		return true, false
+	}
+	p.i++
+	c.i++
+	return true, true
+}
+
+// nextKey reads an object key, up to and past its colon. Keys with escapes are left to the full path
+// (ok false).
+func nextKey(s *scan) ([]byte, bool) {
+	s.ws()
+	k, esc, ok := s.str()
+	if !ok || esc || s.peek() != ':' {
+		return nil, false
+	}
+	s.i++
+	return k, true
+}
+
+// keyPair reads the next object key on both sides.
+func keyPair(p, c *scan) (pk, ck []byte, ok bool) {
+	if pk, ok = nextKey(p); !ok {
+		return nil, nil, false
+	}
+	ck, ok = nextKey(c)
+	return pk, ck, ok
+}
+
 // fvalue compares the values at p and c at the current path.
 func (w *walker) fvalue(p, c *scan, depth int) bool {
 	if depth > fastMaxDepth {
@@ -559,28 +575,16 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 		if cc != '{' {
 			return false
 		}
-		p.i++
-		c.i++
-		if p.peek() == '}' || c.peek() == '}' {
-			if p.peek() != c.peek() {
-				return false
-			}
-			p.i++
-			c.i++
-			return true
+		if empty, ok := openBoth(p, c, '}'); empty || !ok {
+			return ok
 		}
 		for {
-			p.ws()
-			c.ws()
-			pk, pesc, ok1 := p.str()
-			ck, cesc, ok2 := c.str()
-			if !ok1 || !ok2 || pesc || cesc || !bytes.Equal(pk, ck) || p.peek() != ':' || c.peek() != ':' {
+			pk, ck, ok := keyPair(p, c)
+			if !ok || !bytes.Equal(pk, ck) {
 				return false
 			}
-			p.i++
-			c.i++
 			w.push(seg{kind: segKey, key: b2s(pk)})
-			ok := w.fvalue(p, c, depth+1)
+			ok = w.fvalue(p, c, depth+1)
 			w.pop()
 			if !ok {
 				return false
@@ -603,17 +607,12 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 		if cc != '[' {
 			return false
 		}
-		p.i++
-		c.i++
 		n := 0
-		if p.peek() == ']' || c.peek() == ']' {
-			if p.peek() != c.peek() {
-				return false
+		if empty, ok := openBoth(p, c, ']'); empty || !ok {
+			if empty && ok {
+				w.noteLen(0, 0)
 			}
-			p.i++
-			c.i++
-			w.noteLen(0, 0)
-			return true
+			return ok
 		}
 		for {
 			saved := w.enter(n)
