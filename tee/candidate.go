@@ -308,6 +308,7 @@ type job struct {
 	jsonLen  int
 	body     []byte
 	decoded  []byte
+	decodeOK int8 // 0: not tried yet; 1: decoded holds the body; -1: not decodable
 	latency  time.Duration
 	start    time.Time
 }
@@ -334,14 +335,16 @@ func (j *job) fill(req *fasthttp.Request, resp *fasthttp.Response, latency time.
 	j.encoding = append(j.encoding[:0], resp.Header.ContentEncoding()...)
 	j.jsonLen = jsonLength(&resp.Header)
 	j.body = append(j.body[:0], resp.Body()...)
+	j.decodeOK = 0
 	j.latency = latency
 	j.start = time.Now().Add(-latency)
 }
 
-// primary returns the primary's answer, decompressed when the primary compressed it.
+// primary returns the primary's answer, decompressed when the primary compressed it (once per job:
+// the comparison and the record both read it).
 func (j *job) primary() compare.Response {
 	body := j.body
-	if len(j.encoding) > 0 {
+	if len(j.encoding) > 0 && j.decodeOK == 0 {
 		var err error
 		switch string(j.encoding) {
 		case "gzip":
@@ -355,9 +358,13 @@ func (j *job) primary() compare.Response {
 		default:
 			err = errUnknownEncoding
 		}
+		j.decodeOK = -1
 		if err == nil {
-			body = j.decoded
+			j.decodeOK = 1
 		}
+	}
+	if j.decodeOK == 1 {
+		body = j.decoded
 	}
 	return compare.Response{Status: j.status, ContentType: j.ctype, JSONLength: j.jsonLen, Body: body}
 }

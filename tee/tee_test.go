@@ -514,3 +514,29 @@ func TestTeeBodyTooLargeIsNotMirrored(t *testing.T) {
 		t.Errorf("body_too_large drops = %v, want 2", got)
 	}
 }
+
+func TestTeeCompressedPrimaryAnswer(t *testing.T) {
+	const answer = `{"predictions":[{"label":2}]}`
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(answer)
+	})
+	ms := &memorySink{}
+	tee := newTestTee(t, prometheus.NewRegistry(), Options{
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url}, Sample: 1}},
+		Record:     RecordOptions{Agreements: 1, Disagreements: 1},
+		Sink:       ms,
+	})
+	req, resp := exchange("gz", `{}`, "")
+	resp.SetBody(fasthttp.AppendGzipBytes(nil, []byte(answer)))
+	resp.Header.SetContentEncoding("gzip")
+	tee.Offer(req, resp, 0)
+	closeTee(t, tee)
+	if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", "agree")); got != 1 {
+		t.Errorf("agree = %v: the gzip-compressed primary answer was not compared decompressed", got)
+	}
+	recs := ms.records()
+	if len(recs) != 1 || string(recs[0].PrimaryResponse.Body) != answer {
+		t.Fatalf("records %d, primary body %s", len(recs), recs[0].PrimaryResponse.Body)
+	}
+}
