@@ -2,6 +2,8 @@ package compare
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 
 	"github.com/valyala/fastjson"
 	"github.com/valyala/fastjson/fastfloat"
@@ -23,6 +25,9 @@ type scan struct {
 }
 
 func (s *scan) ws() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
 	for s.i < len(s.b) {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
@@ -55,10 +60,25 @@ func (s *scan) str() (raw []byte, esc, ok bool) {
 		return nil, false, false
 	}
 	start := s.i + 1
+	// Keys and labels are short: a byte loop beats two IndexByte calls up to 16 bytes or so.
+	for j := start; j < len(s.b) && j < start+16; j++ {
+		switch s.b[j] {
+		case '"':
+			s.i = j + 1
+			return s.b[start:j], false, true
+		case '\\':
+			return s.strEsc(start)
+		}
+	}
 	if q := bytes.IndexByte(s.b[start:], '"'); q >= 0 && bytes.IndexByte(s.b[start:start+q], '\\') < 0 {
 		s.i = start + q + 1
 		return s.b[start : start+q], false, true
 	}
+	return s.strEsc(start)
+}
+
+// strEsc reads a string from its content at start, escapes and all.
+func (s *scan) strEsc(start int) (raw []byte, esc, ok bool) {
 	for j := start; j < len(s.b); j++ {
 		switch s.b[j] {
 		case '\\':
@@ -74,7 +94,32 @@ func (s *scan) str() (raw []byte, esc, ok bool) {
 
 var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
+var pow10u = [...]uint64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
+
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// fewDigits reads the decimal digits at b[i:], at most 8, near the end of b where eightDigits
+// cannot load a word, and returns how many there are and their value.
+func fewDigits(b []byte, i int) (n int, v uint64) {
+	for n < 8 && i+n < len(b) && isDigit(b[i+n]) {
+		v = v*10 + uint64(b[i+n]-'0')
+		n++
+	}
+	return n, v
+}
+
+// eightDigits reads the leading decimal digits of 8 bytes in one word (SWAR): a byte is a digit
+// when its high nibble is 3 and adding 6 keeps it so; the digits are shifted to the top of the
+// word (the bytes after them fall off as leading zeros) and combined pairwise by three
+// multiplications.
+func eightDigits(x uint64) (n int, v uint64) {
+	nonDigit := (x&0xF0F0F0F0F0F0F0F0 | ((x+0x0606060606060606)&0xF0F0F0F0F0F0F0F0)>>4) ^ 0x3333333333333333
+	n = bits.TrailingZeros64(nonDigit) >> 3
+	v = (x - 0x3030303030303030) << (64 - 8*n)
+	v = v*10 + v>>8
+	v = ((v&0x000000FF000000FF)*(100+1000000<<32) + (v>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
+	return n, v
+}
 
 // number reads a number token as JSON's grammar writes it (no NaN, Infinity, 00, +1) and its
 // value: exactly rounded by one multiplication or division when the mantissa and the power of ten
@@ -89,19 +134,29 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 	if i >= len(b) {
 		return nil, 0, false
 	}
+	// mant holds the digits while it is below 1e11, so that 8 more always fit in 64 bits; a longer
+	// mantissa (big) goes to fastfloat.
 	var mant uint64
-	digits, exp, inexact := 0, 0, false
+	exp, big := 0, false
 	switch {
 	case b[i] == '0':
 		i++
 	case b[i] >= '1' && b[i] <= '9':
-		for ; i < len(b) && isDigit(b[i]); i++ {
-			if digits < 19 {
-				mant = mant*10 + uint64(b[i]-'0')
-				digits++
+		for {
+			n, v := 0, uint64(0)
+			if i+8 <= len(b) {
+				n, v = eightDigits(binary.LittleEndian.Uint64(b[i:]))
 			} else {
-				inexact = true
-				exp++
+				n, v = fewDigits(b, i)
+			}
+			i += n
+			if mant < 1e11 {
+				mant = mant*pow10u[n] + v
+			} else {
+				big = true
+			}
+			if n < 8 {
+				break
 			}
 		}
 	default:
@@ -112,15 +167,22 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 		if i >= len(b) || !isDigit(b[i]) {
 			return nil, 0, false
 		}
-		for ; i < len(b) && isDigit(b[i]); i++ {
-			if digits < 19 {
-				mant = mant*10 + uint64(b[i]-'0')
-				if mant != 0 {
-					digits++ // leading zeros of 0.000x are not significant
-				}
-				exp--
+		for {
+			n, v := 0, uint64(0)
+			if i+8 <= len(b) {
+				n, v = eightDigits(binary.LittleEndian.Uint64(b[i:]))
 			} else {
-				inexact = true
+				n, v = fewDigits(b, i)
+			}
+			i += n
+			if mant < 1e11 {
+				mant = mant*pow10u[n] + v
+				exp -= n
+			} else {
+				big = true
+			}
+			if n < 8 {
+				break
 			}
 		}
 	}
@@ -148,24 +210,23 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 	}
 	s.i = i
 	tok = b[start:i]
-	switch {
-	case mant == 0 && !inexact:
-		f = 0
-	case !inexact && mant < 1<<53 && exp >= 0 && exp <= 22:
-		f = float64(mant) * pow10[exp]
-	case !inexact && mant < 1<<53 && exp < 0 && exp >= -22:
-		f = float64(mant) / pow10[-exp]
-	default:
-		v, err := fastfloat.Parse(b2s(tok))
-		if err != nil {
-			return nil, 0, false
+	if !big && mant < 1<<53 && exp >= -22 && exp <= 22 {
+		f = float64(mant)
+		if exp >= 0 {
+			f *= pow10[exp]
+		} else {
+			f /= pow10[-exp]
 		}
-		return tok, v, true
+		if neg {
+			f = -f
+		}
+		return tok, f, true
 	}
-	if neg {
-		f = -f
+	v, err := fastfloat.Parse(b2s(tok))
+	if err != nil {
+		return nil, 0, false
 	}
-	return tok, f, true
+	return tok, v, true
 }
 
 // lit reads true, false or null.

@@ -79,7 +79,17 @@ func (t Tolerance) equal(a, b float64) bool {
 	if math.IsInf(a, 0) || math.IsInf(b, 0) {
 		return false
 	}
-	return math.Abs(a-b) <= math.Max(t.Rel*math.Min(math.Abs(a), math.Abs(b)), t.Abs)
+	// d <= max(Rel*min(|a|, |b|), Abs), without math.Max and math.Min's NaN and signed-zero cases
+	// (no NaN gets here).
+	d := math.Abs(a - b)
+	if d <= t.Abs {
+		return true
+	}
+	m := math.Abs(a)
+	if mb := math.Abs(b); mb < m {
+		m = mb
+	}
+	return d <= t.Rel*m
 }
 
 // Equal reports whether numbers a and b agree under t (see Tolerance).
