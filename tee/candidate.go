@@ -277,7 +277,7 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	}
 	if res.Outcome == compare.Disagree {
 		for _, d := range res.Diffs {
-			c.metrics.fields.WithLabelValues(c.route, c.name, c.stats.fieldLabel(d.Field)).Inc()
+			c.stats.countField(c.metrics.fields, c.route, c.name, d.Field)
 		}
 	}
 	if res.Outcome != compare.PrimaryError {

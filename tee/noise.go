@@ -70,7 +70,10 @@ func (t *noiseTable) explains(c *candidate, res compare.Result) bool {
 	return true
 }
 
-// countFields adds one to each distinct field of diffs, tracking at most maxTracked fields.
+// maxNoiseFields bounds the fields the noise table tracks per candidate.
+const maxNoiseFields = 4096
+
+// countFields adds one to each distinct field of diffs, tracking at most maxNoiseFields fields.
 func countFields(m map[string]int64, diffs []compare.Diff) {
 	for i, d := range diffs {
 		dup := false
@@ -83,7 +86,7 @@ func countFields(m map[string]int64, diffs []compare.Diff) {
 		if dup {
 			continue
 		}
-		if _, ok := m[d.Field]; ok || len(m) < maxTracked {
+		if _, ok := m[d.Field]; ok || len(m) < maxNoiseFields {
 			m[d.Field]++
 		}
 	}
