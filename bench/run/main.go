@@ -56,6 +56,7 @@ type options struct {
 	sample      time.Duration
 	only        string
 	bin         string
+	profile     string
 }
 
 func run() error {
@@ -72,6 +73,7 @@ func run() error {
 	flag.DurationVar(&o.sample, "sample", 5*time.Second, "soak: sampling interval of memory, goroutines and fds")
 	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
 	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt shadowproxy, modelserver and kfakebroker (default: go build them from the working tree)")
+	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of each shadowproxy scenario's first load to this directory (pprof on the admin listener)")
 	flag.Parse()
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		loadAvg = string(b)
@@ -285,9 +287,9 @@ type nginxAddrs struct {
 func renderNginx(w io.Writer, a nginxAddrs) error { return nginxConf.Execute(w, a) }
 
 // shadowproxyConf is a shadowproxy config for one scenario; candidate "" means no candidates.
-func shadowproxyConf(listen, admin, primary, candidate, records, kafka string) string {
+func shadowproxyConf(listen, admin, primary, candidate, records, kafka string, pprof bool) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen: %q\nadmin: %q\nlog: {level: warn}\nreload: {watch: false}\nroutes:\n  - name: bench\n    match: {path_prefix: /}\n    primary: {url: \"http://%s\", timeout: 2s}\n", listen, admin, primary)
+	fmt.Fprintf(&b, "listen: %q\nadmin: %q\npprof: %t\nlog: {level: warn}\nreload: {watch: false}\nroutes:\n  - name: bench\n    match: {path_prefix: /}\n    primary: {url: \"http://%s\", timeout: 2s}\n", listen, admin, pprof, primary)
 	if candidate != "" {
 		fmt.Fprintf(&b, "    candidates:\n      - {name: cand, url: \"http://%s\", sample: 100%%, timeout: 2s, concurrency: 64, queue: 1024}\n", candidate)
 	}
@@ -303,7 +305,8 @@ func shadowproxyConf(listen, admin, primary, candidate, records, kafka string) s
 type scenario struct {
 	name    string
 	url     string
-	pid     int // 0: no proxy (direct)
+	pid     int    // 0: no proxy (direct)
+	admin   string // shadowproxy's admin address ("" for the others)
 	nginx   string
 	results []result
 }
@@ -316,7 +319,7 @@ func (h *harness) startShadowproxy(name, primary, candidate, kafka string) (list
 		return
 	}
 	cfg := filepath.Join(h.dir, name+".yaml")
-	conf := shadowproxyConf(listen, admin, primary, candidate, filepath.Join(h.dir, name+"-records.jsonl"), kafka)
+	conf := shadowproxyConf(listen, admin, primary, candidate, filepath.Join(h.dir, name+"-records.jsonl"), kafka, h.o.profile != "")
 	if err = os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
 		return
 	}
@@ -358,26 +361,26 @@ func (h *harness) compare(ctx context.Context) error {
 			return fmt.Errorf("nginx: %w (see %s/nginx-error.log)", err, h.dir)
 		}
 	}
-	spNone, _, pidNone, err := h.startShadowproxy("none", m.primary, "", "")
+	spNone, adNone, pidNone, err := h.startShadowproxy("none", m.primary, "", "")
 	if err != nil {
 		return err
 	}
-	spFast, _, pidFast, err := h.startShadowproxy("fast", m.primary, m.fast, "")
+	spFast, adFast, pidFast, err := h.startShadowproxy("fast", m.primary, m.fast, "")
 	if err != nil {
 		return err
 	}
-	spSlow, _, pidSlow, err := h.startShadowproxy("slow", m.primary, m.slow, "")
+	spSlow, adSlow, pidSlow, err := h.startShadowproxy("slow", m.primary, m.slow, "")
 	if err != nil {
 		return err
 	}
 	scenarios := []*scenario{
 		{name: "direct (no proxy)", url: "http://" + m.primary},
 		{name: "nginx proxy, no mirror", url: "http://" + na.Proxy, pid: ng.Process.Pid, nginx: "nginx proxy, no mirror"},
-		{name: "shadowproxy, no candidate", url: "http://" + spNone, pid: pidNone, nginx: "nginx proxy, no mirror"},
+		{name: "shadowproxy, no candidate", url: "http://" + spNone, pid: pidNone, admin: adNone, nginx: "nginx proxy, no mirror"},
 		{name: "nginx mirror 100%, fast candidate", url: "http://" + na.MirrorFast, pid: ng.Process.Pid, nginx: "nginx mirror 100%, fast candidate"},
-		{name: "shadowproxy mirror 100%, fast candidate", url: "http://" + spFast, pid: pidFast, nginx: "nginx mirror 100%, fast candidate"},
+		{name: "shadowproxy mirror 100%, fast candidate", url: "http://" + spFast, pid: pidFast, admin: adFast, nginx: "nginx mirror 100%, fast candidate"},
 		{name: "nginx mirror 100%, 50 ms candidate", url: "http://" + na.MirrorSlow, pid: ng.Process.Pid, nginx: "nginx mirror 100%, 50 ms candidate"},
-		{name: "shadowproxy mirror 100%, 50 ms candidate", url: "http://" + spSlow, pid: pidSlow, nginx: "nginx mirror 100%, 50 ms candidate"},
+		{name: "shadowproxy mirror 100%, 50 ms candidate", url: "http://" + spSlow, pid: pidSlow, admin: adSlow, nginx: "nginx mirror 100%, 50 ms candidate"},
 	}
 	if h.o.only != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(s *scenario) bool { return !strings.Contains(s.name, h.o.only) })
@@ -392,9 +395,19 @@ func (h *harness) compare(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			var profiled chan error
+			if h.o.profile != "" && s.admin != "" && round == 0 {
+				profiled = make(chan error, 1)
+				go func() { profiled <- h.cpuProfile(s, h.o.duration) }()
+			}
 			r, err := h.load(ctx, s.url, script, h.o.duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					return fmt.Errorf("%s: profile: %w", s.name, err)
+				}
 			}
 			r.rssKB = peakRSS(s.pid)
 			s.results = append(s.results, r)
@@ -404,6 +417,34 @@ func (h *harness) compare(ctx context.Context) error {
 	table := formatTable(scenarios)
 	fmt.Println(table)
 	return writeResults(h.o, table, "comparison")
+}
+
+// cpuProfile saves a CPU profile of scenario s's shadowproxy, taken while wrk loads it for d (a
+// second less, so the profile ends before the load does), as PROFILE/<scenario>.pprof.
+func (h *harness) cpuProfile(s *scenario, d time.Duration) error {
+	secs := max(1, int(d.Seconds())-1)
+	c := http.Client{Timeout: time.Duration(secs)*time.Second + 30*time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.admin, secs))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", resp.Request.URL, resp.Status)
+	}
+	if err := os.MkdirAll(h.o.profile, 0o755); err != nil {
+		return err
+	}
+	name := strings.NewReplacer(" ", "-", ",", "", "%", "").Replace(s.name)
+	f, err := os.Create(filepath.Join(h.o.profile, name+".pprof"))
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // wrkScript makes wrk POST small JSON prediction requests, rotating over 256 different bodies so
