@@ -85,6 +85,9 @@ type Upstream struct {
 	// MaxConns caps connections to this upstream. Default 1024.
 	MaxConns int `yaml:"max_conns"`
 	TLS      TLS `yaml:"tls"`
+	// Stream (primary only) passes answers of unknown length, chunked or server-sent events (LLM
+	// token streams), to the client as they arrive; timeout then bounds the whole answer. Default false.
+	Stream bool `yaml:"stream"`
 }
 
 // TLS configures a client TLS connection. Paths are read at load time.

@@ -67,6 +67,9 @@ func (v *validator) route(r *Route, f string, names map[string]string) {
 		} else {
 			v.upstream(r.Secondary, f+".secondary")
 		}
+		if r.Secondary.Stream {
+			v.errorf(f+".secondary.stream", "only the primary streams its answer to the client")
+		}
 	}
 	cands := map[string]string{}
 	for i := range r.Candidates {

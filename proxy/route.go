@@ -28,6 +28,10 @@ type Route struct {
 	Primary Upstream
 	// Mirror receives the finished exchanges. The default nil mirrors nothing.
 	Mirror Mirror
+	// MirrorMaxBody is the largest answer the mirror takes (its record.max_body): of a streamed
+	// answer the proxy keeps this much and one byte more, so that the mirror sees a larger one as
+	// too large. The default is 1 MiB.
+	MirrorMaxBody int
 }
 
 // Upstream is a model server.
@@ -42,6 +46,11 @@ type Upstream struct {
 	MaxResponseBody int
 	// TLS configures https. The default is Go's client defaults.
 	TLS *tls.Config
+	// Stream passes an answer of unknown length (chunked, or server-sent events) to the client as
+	// it arrives instead of reading it whole first; answers of known length are still read whole.
+	// Timeout then bounds the whole answer. The mirror gets a streamed exchange once the answer
+	// has ended. Only a route's primary streams. The default is false.
+	Stream bool
 }
 
 // route is a Route compiled for the hot path.
@@ -54,9 +63,12 @@ type route struct {
 	client  *fasthttp.HostClient
 	scheme  []byte // the primary's: fasthttp refuses a request whose scheme differs from its client's
 	timeout time.Duration
+	stream  bool
 	mirror  Mirror
-	codes   *codeCounters
-	latency prometheus.Observer
+	// mirrorMaxBody bounds what a streamed answer keeps for the mirror.
+	mirrorMaxBody int
+	codes         *codeCounters
+	latency       prometheus.Observer
 }
 
 // table is an immutable route table.
@@ -83,15 +95,21 @@ func (s *Server) compile(rs []Route) (*table, error) {
 			client:  c,
 			scheme:  []byte("http"),
 			timeout: r.Primary.Timeout,
+			stream:  r.Primary.Stream,
 			mirror:  r.Mirror,
-			codes:   s.metrics.codes(r.Name),
-			latency: s.metrics.Upstream.WithLabelValues(r.Name, "primary", target),
+
+			mirrorMaxBody: r.MirrorMaxBody,
+			codes:         s.metrics.codes(r.Name),
+			latency:       s.metrics.Upstream.WithLabelValues(r.Name, "primary", target),
 		}
 		if c.IsTLS {
 			cr.scheme = []byte("https")
 		}
 		if cr.timeout <= 0 {
 			cr.timeout = 2 * time.Second
+		}
+		if cr.mirrorMaxBody <= 0 {
+			cr.mirrorMaxBody = 1 << 20
 		}
 		for _, m := range r.Methods {
 			cr.methods = append(cr.methods, []byte(m))

@@ -201,7 +201,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 	req.URI().SetSchemeBytes(r.scheme)
 	start := time.Now()
-	err := r.client.DoTimeout(req, resp, r.timeout)
+	var stream *primaryStream
+	var err error
+	if r.stream {
+		stream, err = r.doStream(req, resp)
+	} else {
+		err = r.client.DoTimeout(req, resp, r.timeout)
+	}
 	latency := time.Since(start)
 	r.latency.Observe(latency.Seconds())
 	if err != nil {
@@ -219,7 +225,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	resp.Header.SetBytesV(HeaderRequestID, id)
 	r.codes.inc(resp.StatusCode())
 
-	if r.mirror != nil && len(req.Header.Peek(ShadowHeader)) == 0 {
+	if stream != nil {
+		stream.offerWhenDone(ctx, r, start)
+	} else if r.mirror != nil && len(req.Header.Peek(ShadowHeader)) == 0 {
 		ex := s.exchange.Get().(*Exchange)
 		*ex = Exchange{Route: r.name, RequestID: id, Request: req, Response: resp, Start: start, Latency: latency}
 		r.mirror.Offer(ex)

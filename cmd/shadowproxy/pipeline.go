@@ -66,8 +66,10 @@ func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 				Timeout:  rc.Primary.Timeout.D(),
 				MaxConns: rc.Primary.MaxConns,
 				TLS:      primaryTLS,
+				Stream:   rc.Primary.Stream,
 			},
-			Mirror: m,
+			Mirror:        m,
+			MirrorMaxBody: int(rc.Record.MaxBody),
 		})
 	}
 	return p, routes, nil
