@@ -156,6 +156,12 @@ func (c *candidate) enqueue(req *fasthttp.Request, resp *fasthttp.Response, late
 		c.drop(c.dropBody)
 		return false
 	}
+	if len(c.queue) == cap(c.queue) {
+		// Full: shed before copying anything (the common case under a slow candidate). A slot
+		// freed since is only a shadow missed, counted like any other drop.
+		c.drop(c.dropQueue)
+		return false
+	}
 	j := acquireJob()
 	j.fill(req, resp, latency)
 	select {
