@@ -98,6 +98,31 @@ var pow10u = [...]uint64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// digits reads the run of decimal digits at b[i:] on to mant and returns where it ends, the new
+// mant, how many digits it appended, and big when mant had too many digits to take them all: mant
+// only grows while it is below 1e11, so that 8 more digits always fit in 64 bits.
+func digits(b []byte, i int, mant uint64) (end int, m uint64, appended int, big bool) {
+	for {
+		var n int
+		var v uint64
+		if i+8 <= len(b) {
+			n, v = eightDigits(binary.LittleEndian.Uint64(b[i:]))
+		} else {
+			n, v = fewDigits(b, i)
+		}
+		i += n
+		if mant < 1e11 {
+			mant = mant*pow10u[n] + v
+			appended += n
+		} else {
+			big = true
+		}
+		if n < 8 {
+			return i, mant, appended, big
+		}
+	}
+}
+
 // fewDigits reads the decimal digits at b[i:], at most 8, near the end of b where eightDigits
 // cannot load a word, and returns how many there are and their value.
 func fewDigits(b []byte, i int) (n int, v uint64) {
@@ -134,31 +159,15 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 	if i >= len(b) {
 		return nil, 0, false
 	}
-	// mant holds the digits while it is below 1e11, so that 8 more always fit in 64 bits; a longer
-	// mantissa (big) goes to fastfloat.
+	// mant holds the digits while it is below 1e11 (see digits); a longer mantissa (big) goes to
+	// fastfloat.
 	var mant uint64
 	exp, big := 0, false
 	switch {
 	case b[i] == '0':
 		i++
 	case b[i] >= '1' && b[i] <= '9':
-		for {
-			n, v := 0, uint64(0)
-			if i+8 <= len(b) {
-				n, v = eightDigits(binary.LittleEndian.Uint64(b[i:]))
-			} else {
-				n, v = fewDigits(b, i)
-			}
-			i += n
-			if mant < 1e11 {
-				mant = mant*pow10u[n] + v
-			} else {
-				big = true
-			}
-			if n < 8 {
-				break
-			}
-		}
+		i, mant, _, big = digits(b, i, 0)
 	default:
 		return nil, 0, false
 	}
@@ -167,24 +176,11 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 		if i >= len(b) || !isDigit(b[i]) {
 			return nil, 0, false
 		}
-		for {
-			n, v := 0, uint64(0)
-			if i+8 <= len(b) {
-				n, v = eightDigits(binary.LittleEndian.Uint64(b[i:]))
-			} else {
-				n, v = fewDigits(b, i)
-			}
-			i += n
-			if mant < 1e11 {
-				mant = mant*pow10u[n] + v
-				exp -= n
-			} else {
-				big = true
-			}
-			if n < 8 {
-				break
-			}
-		}
+		var n int
+		var fracBig bool
+		i, mant, n, fracBig = digits(b, i, mant)
+		exp -= n
+		big = big || fracBig
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
