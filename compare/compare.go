@@ -65,6 +65,9 @@ type Rule struct {
 	MinOverlap float64
 	// MinJaccard is topk's minimum |A∩B|/|A∪B|.
 	MinJaccard float64
+	// Ranked makes topk read arrays of numbers as ranked lists of ids, best first (recommended item
+	// ids), instead of scores. Arrays of strings are always ranked lists.
+	Ranked bool
 	// MinSimilarity is cosine's minimum cosine similarity. 0 means 0.99.
 	MinSimilarity float64
 	// MaxDistance is text's maximum normalised edit distance (0 to 1). 0 means the normalised texts

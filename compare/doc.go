@@ -106,7 +106,7 @@
 //     (mapping keys and values are label texts: "3" for the number 3); numbers without a mapping
 //     compare numerically, other labels as text. Lists compare element by element.
 //   - topk: for a vector of scores, the indices of the K largest (K 0 means 5); for a list of
-//     strings, its first K items (a ranking). Agrees when |A∩B|/K >= MinOverlap and
+//     strings, or of numbers with Ranked set (item ids, best first), its first K items. Agrees when |A∩B|/K >= MinOverlap and
 //     |A∩B|/|A∪B| >= MinJaccard (both 0: the top-K sets must be equal). The diff's Reason carries
 //     overlap, Jaccard and Spearman's rank correlation of the common items.
 //   - cosine: vectors (embeddings) agree when their cosine similarity is >= MinSimilarity (0 means

@@ -759,7 +759,8 @@ func (w *walker) frule(r *compiledRule, p, c *scan, depth int) bool {
 		w.tol = saved
 		return ok
 	case modeArgmax, modeTopK, modeCosine:
-		return w.fvector(r, p, c, depth)
+		// Ranked lists of ids are the full path's (fvector reads numbers as scores).
+		return !r.Ranked && w.fvector(r, p, c, depth)
 	}
 	// label, text, set: identical texts agree (a label mapping may still say otherwise; lists
 	// under label and text count predictions, which the full path does).

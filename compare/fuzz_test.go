@@ -71,6 +71,7 @@ var fuzzRules = []Rule{
 	{Path: "predictions[*]", Mode: "argmax"},
 	{Path: "predictions.label", Mode: "label", Mapping: map[string]string{"1": "1", "cat": "cat"}},
 	{Path: "outputs.scores", Mode: "topk", K: 1},
+	{Path: "predictions[*].items", Mode: "topk", K: 3, Ranked: true, MinJaccard: 0.5},
 	{Path: "result[*]", Mode: "set"},
 	{Path: "outputs.o[*]", Mode: "cosine"},
 	{Path: "choices[*].message.content", Mode: "text", MaxDistance: 0.3},

@@ -94,7 +94,7 @@ func (w *walker) vector(r *compiledRule, p, c node) {
 		w.rows(r, p, c, w.vector)
 		return
 	}
-	if r.mode == modeTopK && p.length() > 0 && p.index(0).typ() == fastjson.TypeString {
+	if r.mode == modeTopK && (r.Ranked || (p.length() > 0 && p.index(0).typ() == fastjson.TypeString)) {
 		w.topkRanked(r, p, c)
 		return
 	}

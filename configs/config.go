@@ -187,6 +187,9 @@ type Rule struct {
 	K          int      `yaml:"k"`
 	MinOverlap *Percent `yaml:"min_overlap"`
 	MinJaccard *float64 `yaml:"min_jaccard"`
+	// Ranked (topk): the arrays are ranked lists of ids, best first, even when the ids are numbers;
+	// without it an array of numbers is read as scores. Default false.
+	Ranked bool `yaml:"ranked"`
 	// MinSimilarity for cosine. Default 0.99.
 	MinSimilarity *float64 `yaml:"min_similarity"`
 	// MaxDistance for text: the largest normalised edit distance that still agrees. Default 0.

@@ -179,6 +179,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad hash key env", base + "    record: {redact: {hash_key_env: 1KEY}}\n", []want{{"4:37", `routes[0].record.redact.hash_key_env: bad environment variable name "1KEY"`}}},
 		{"empty ignore path", base + "    compare: {ignore: [a, \" \"]}\n", []want{{"4:27", "routes[0].compare.ignore[1]: empty path"}}},
 		{"secondary without url", base + "    secondary: {timeout: 1s}\n", []want{{"4:16", "routes[0].secondary.url: url is required"}}},
+		{"ranked on argmax", base + "    compare: {rules: [{path: a, mode: argmax, ranked: true}]}\n", []want{{"4:55", "routes[0].compare.rules[0].ranked: applies only to mode topk, not argmax"}}},
 		{"secondary streams", base + "    secondary: {url: \"http://127.0.0.1:8503\", stream: true}\n", []want{{"4:55", "routes[0].secondary.stream: only the primary streams its answer to the client"}}},
 		{"negative chaos perturb", cand + "        url: http://127.0.0.1:8502\n        chaos: {perturb: -0.1}\n", []want{{"7:26", "routes[0].candidates[0].chaos.perturb: must not be negative"}}},
 		{"chaos rate above 100%", cand + "        url: http://127.0.0.1:8502\n        chaos: {error_rate: 200%}\n", []want{{"7:29", "routes[0].candidates[0].chaos.error_rate: percentage 200% is outside 0-100%"}}},

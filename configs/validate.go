@@ -196,6 +196,7 @@ func (v *validator) rule(r *Rule, f string) {
 	only("abs", r.Abs != nil, "tolerance")
 	only("rel", r.Rel != nil, "tolerance")
 	only("k", r.K != 0, "topk")
+	only("ranked", r.Ranked, "topk")
 	only("min_overlap", r.MinOverlap != nil, "topk", "set")
 	only("min_jaccard", r.MinJaccard != nil, "topk", "set")
 	only("min_similarity", r.MinSimilarity != nil, "cosine")

@@ -214,7 +214,7 @@ func compareOptions(c configs.Compare) compare.Options {
 		o.Tolerance.Rel = *c.Tolerance.Rel
 	}
 	for _, r := range c.Rules {
-		cr := compare.Rule{Path: r.Path, Mode: r.Mode, K: r.K, Mapping: r.Mapping}
+		cr := compare.Rule{Path: r.Path, Mode: r.Mode, K: r.K, Ranked: r.Ranked, Mapping: r.Mapping}
 		setF := func(dst *float64, src *float64) {
 			if src != nil {
 				*dst = *src
