@@ -1,7 +1,9 @@
 package compare
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"sync"
@@ -393,6 +395,8 @@ func TestRules(t *testing.T) {
 		{name: "topk overlap", rule: Rule{Path: "s", Mode: "topk", K: 2, MinOverlap: 0.5}, p: `{"s":[0.1,0.5,0.4,0]}`, c: `{"s":[0.45,0.5,0.1,0]}`, want: Agree},
 		{name: "topk overlap too low", rule: Rule{Path: "s", Mode: "topk", K: 2}, p: `{"s":[0.1,0.5,0.4,0]}`, c: `{"s":[0.45,0.5,0.1,0]}`, want: Disagree, diffs: "s [1,2] [1,0] topk k=2 overlap=0.50 jaccard=0.33 spearman=n/a\n"},
 		{name: "topk ranked ids", rule: Rule{Path: "r", Mode: "topk", K: 3, MinJaccard: 0.5}, p: `{"r":["a","b","c","d"]}`, c: `{"r":["c","b","a","z"]}`, want: Agree},
+		{name: "exact integers past 2^53", rule: Rule{Path: "id", Mode: "exact"}, p: `{"id":9007199254740993}`, c: `{"id":9007199254740992}`, want: Disagree, diffs: "id 9007199254740993 9007199254740992 value\n"},
+		{name: "exact zero and minus zero", rule: Rule{Path: "id", Mode: "exact"}, p: `{"id":0}`, c: `{"id":-0}`, want: Agree},
 		{name: "topk numeric ids read as scores", rule: Rule{Path: "r", Mode: "topk", K: 2}, p: `{"r":[101,205,307]}`, c: `{"r":[205,101,999]}`, want: Disagree, diffs: "r [2,1] [2,0] topk k=2 overlap=0.50 jaccard=0.33 spearman=n/a\n"},
 		{name: "topk ranked numeric ids", rule: Rule{Path: "r", Mode: "topk", K: 2, Ranked: true}, p: `{"r":[101,205,307]}`, c: `{"r":[205,101,999]}`, want: Agree},
 		{name: "topk ranked numeric ids disagree", rule: Rule{Path: "r", Mode: "topk", K: 2, Ranked: true}, p: `{"r":[101,205,307]}`, c: `{"r":[205,999,101]}`, want: Disagree, diffs: "r [101,205,307] [205,999,101] topk k=2 overlap=0.50 jaccard=0.33 spearman=n/a\n"},
@@ -536,11 +540,74 @@ func TestTritonBinary(t *testing.T) {
 		t.Errorf("same binary: %v %s %s", r.Outcome, r.Format, r.Reason)
 	}
 	r := c.Compare(mk(1, 0, 0, 0, 2, 0, 0, 0), mk(1, 0, 0, 0, 3, 0, 0, 0))
-	if r.Outcome != Disagree || r.Predictions != (Predictions{1, 1}) || len(r.Diffs) != 1 || r.Diffs[0].Path != "outputs.a[1]" {
+	if r.Outcome != Disagree || r.Predictions != (Predictions{1, 1}) || len(r.Diffs) != 1 || r.Diffs[0].Path != "outputs.a[1][0]" {
 		t.Errorf("row 1 differs: %v %+v %s", r.Outcome, r.Predictions, diffs(r))
 	}
 	if r := c.Compare(mk(1, 0, 0, 0, 2, 0, 0, 0), mk(1, 0)); r.Outcome != Disagree {
 		t.Errorf("short tail: %v", r.Outcome)
+	}
+}
+
+// Binary tensors are decoded by datatype, so rules and tolerances apply to them as to JSON data.
+func TestTritonBinaryDatatypes(t *testing.T) {
+	le32 := func(vs ...float32) []byte {
+		var b []byte
+		for _, v := range vs {
+			b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+		}
+		return b
+	}
+	mk := func(dt string, shape string, data []byte) Response {
+		header := fmt.Sprintf(`{"model_name":"m","outputs":[{"name":"o","datatype":%q,"shape":%s,"parameters":{"binary_data_size":%d}}]}`, dt, shape, len(data))
+		return Response{Status: 200, JSONLength: len(header), Body: append([]byte(header), data...)}
+	}
+	bytesTensor := func(ss ...string) []byte {
+		var b []byte
+		for _, s := range ss {
+			b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+			b = append(b, s...)
+		}
+		return b
+	}
+	tests := []struct {
+		name  string
+		opts  Options
+		p, c  Response
+		want  Outcome
+		diffs string
+	}{
+		{"FP32 within tolerance", Options{Tolerance: Tolerance{Abs: 1e-3}},
+			mk("FP32", "[1,3]", le32(0.1, 0.7, 0.2)), mk("FP32", "[1,3]", le32(0.1001, 0.6999, 0.2)), Agree, ""},
+		{"FP32 beyond tolerance", Options{Tolerance: Tolerance{Abs: 1e-3}},
+			mk("FP32", "[1,3]", le32(0.1, 0.7, 0.2)), mk("FP32", "[1,3]", le32(0.1, 0.6, 0.2)), Disagree,
+			"outputs.o[0][1] 0.699999988079071 0.6000000238418579 value\n"},
+		{"FP32 argmax rule", Options{Rules: []Rule{{Path: "outputs.o", Mode: "argmax"}}},
+			mk("FP32", "[2,3]", le32(0.1, 0.7, 0.2, 0.5, 0.3, 0.2)), mk("FP32", "[2,3]", le32(0.2, 0.6, 0.2, 0.2, 0.3, 0.5)), Disagree,
+			"outputs.o[1] 0 2 argmax\n"},
+		{"FP16", Options{},
+			mk("FP16", "[2]", []byte{0x00, 0x3c, 0x00, 0xc0}), mk("FP16", "[2]", []byte{0x00, 0x3c, 0x00, 0x40}), Disagree, // 1, -2 vs 1, 2
+			"outputs.o[1] -2 2 value\n"},
+		{"BF16", Options{},
+			mk("BF16", "[1]", []byte{0x80, 0x3f}), mk("BF16", "[1]", []byte{0x80, 0x3f}), Agree, ""},
+		{"INT64 and UINT64", Options{},
+			mk("UINT64", "[1]", binary.LittleEndian.AppendUint64(nil, math.MaxUint64)), mk("UINT64", "[1]", binary.LittleEndian.AppendUint64(nil, math.MaxUint64-1)), Disagree,
+			"outputs.o[0] 18446744073709551615 18446744073709551614 value\n"},
+		{"BYTES", Options{},
+			mk("BYTES", "[2]", bytesTensor("cat", "dog")), mk("BYTES", "[2]", bytesTensor("cat", "cow")), Disagree,
+			"outputs.o[1] \"dog\" \"cow\" value\n"},
+		{"BYTES with a length past the end: byte for byte", Options{},
+			mk("BYTES", "[1]", []byte{9, 0, 0, 0, 'x'}), mk("BYTES", "[1]", []byte{9, 0, 0, 0, 'y'}), Disagree,
+			"outputs.o[0] \"<5 bytes: 0900000078>\" \"<5 bytes: 0900000079>\" binary\n"},
+		{"unknown datatype: byte for byte", Options{},
+			mk("FP8", "[2]", []byte{1, 2}), mk("FP8", "[2]", []byte{1, 2}), Agree, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustNew(t, tt.opts).Compare(tt.p, tt.c)
+			if r.Outcome != tt.want || diffs(r) != tt.diffs {
+				t.Errorf("got %v:\n%swant %v:\n%s", r.Outcome, diffs(r), tt.want, tt.diffs)
+			}
+		})
 	}
 }
 

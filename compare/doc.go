@@ -39,8 +39,11 @@
 //     data read by shape; id, model_name (MLServer suffixes it with a version), model_version and
 //     parameters are ignored; an output's datatype and parameters are not compared. With Triton's
 //     binary tensor extension (Response.JSONLength > 0) an output carrying
-//     parameters.binary_data_size is compared byte for byte, per row of its first dimension, with
-//     the matching range of the binary tail (no numeric tolerance there).
+//     parameters.binary_data_size takes the matching range of the binary tail, decoded by its
+//     datatype (BOOL, INT8-64, UINT8-64, FP16, BF16, FP32, FP64 little-endian; BYTES as
+//     length-prefixed strings) into the data it stands for, so rules and tolerances apply as to
+//     JSON data; an unknown datatype or a size that is not a whole number of elements is compared
+//     byte for byte, per row of the first dimension.
 //   - mlflow: the scoring server's {"predictions": [...]} or {"predictions": {"col": [...]}} (columns);
 //     with format mlflow, a bare top-level list (MLflow 1.x) is a list of predictions.
 //   - openai: chat completions, completions, embeddings; id, created, usage, system_fingerprint and

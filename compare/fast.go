@@ -711,7 +711,7 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 		}
 		pn, a, ok1 := p.number()
 		cn, b, ok2 := c.number()
-		return ok1 && ok2 && (bytes.Equal(pn, cn) || w.tol.equal(a, b))
+		return ok1 && ok2 && (bytes.Equal(pn, cn) || (w.tol.equal(a, b) && !intsDiffer(pn, cn, w.tol)))
 	}
 }
 

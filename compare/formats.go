@@ -513,15 +513,21 @@ func (w *walker) output(pa, ca []*fastjson.Value, p, c *fastjson.Value, ptail, c
 			}
 			return
 		}
-		w.binary(pb, cb)
-		return
+		pt, okP2 := binaryTensor(&w.arena, p.GetStringBytes("datatype"), pb)
+		ct, okC2 := binaryTensor(&w.arena, c.GetStringBytes("datatype"), cb)
+		if !okP2 || !okC2 {
+			w.binary(pb, cb) // an unknown datatype or a size that does not fit: byte for byte
+			return
+		}
+		pd, cd = pt, ct
 	}
 	w.unitDepth = len(w.stack)
 	w.walk(tensor(pd, w.dimsP, okP), tensor(cd, w.dimsC, okC))
 	w.unitDepth = -1
 }
 
-// binary compares Triton binary tensor data byte for byte, per row of the first dimension.
+// binary compares Triton binary tensor data that binaryTensor cannot decode byte for byte, per row
+// of the first dimension.
 func (w *walker) binary(pb, cb []byte) {
 	rows := 1
 	if len(w.dimsP) > 0 && w.dimsP[0] > 0 && w.dimsP[0] <= len(pb) {

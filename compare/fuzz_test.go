@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/valyala/fastjson"
@@ -141,5 +142,33 @@ func FuzzPerturb(f *testing.F) {
 		if _, err := p.ParseBytes(tolerant(new([]byte), out)); err != nil {
 			t.Fatalf("perturbed answer does not parse: %v\n%s", err, out)
 		}
+	})
+}
+
+// FuzzTritonBinary compares answers whose output data is a Triton binary tensor of any datatype:
+// no panic, and a tensor that decodes marshals to JSON that parses back.
+func FuzzTritonBinary(f *testing.F) {
+	f.Add("FP32", int16(1), []byte{0, 0, 128, 63, 0, 0, 0, 64}, []byte{0, 0, 128, 63, 0, 0, 64, 64})
+	f.Add("BYTES", int16(1), []byte{1, 0, 0, 0, 'x'}, []byte{2, 0, 0, 0, 'x'})
+	f.Add("FP16", int16(1), []byte{0x00, 0x7c}, []byte{0x00, 0x7e}) // +Inf, NaN
+	f.Add("UINT64", int16(1), []byte{255, 255, 255, 255, 255, 255, 255, 255}, []byte{0, 0, 0, 0, 0, 0, 0, 128})
+	f.Add("BOOL", int16(2), []byte{0, 1}, []byte{1, 1})
+	c, err := New(Options{Rules: []Rule{{Path: "outputs.o", Mode: "argmax"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, dt string, rows int16, p, q []byte) {
+		var a fastjson.Arena
+		if v, ok := binaryTensor(&a, []byte(dt), p); ok {
+			var parser fastjson.Parser
+			if _, err := parser.ParseBytes(v.MarshalTo(nil)); err != nil {
+				t.Fatalf("%s %x decodes to %s: %v", dt, p, v.MarshalTo(nil), err)
+			}
+		}
+		mk := func(data []byte) Response {
+			header := fmt.Sprintf(`{"outputs":[{"name":"o","datatype":%q,"shape":[%d,-1],"parameters":{"binary_data_size":%d}}]}`, dt, rows, len(data))
+			return Response{Status: 200, JSONLength: len(header), Body: append([]byte(header), data...)}
+		}
+		c.Compare(mk(p), mk(q))
 	})
 }

@@ -100,6 +100,7 @@ func (t Tolerance) Equal(a, b float64) bool { return t.equal(a, b) }
 type walker struct {
 	c            *Comparator
 	pp, cp       fastjson.Parser
+	arena        fastjson.Arena // decoded Triton binary tensors
 	stack        []seg
 	bad          []uint64
 	fa, fb       []float64
@@ -124,6 +125,7 @@ type walker struct {
 func (w *walker) reset(c *Comparator) {
 	w.c = c
 	w.res = Result{}
+	w.arena.Reset()
 	w.tol = c.tol
 	w.unitDepth, w.unit, w.nUnits = -1, -1, 0
 	w.shape, w.shapeWhy = false, ""
@@ -372,7 +374,33 @@ func (w *walker) numbersEqual(a, b *fastjson.Value, t Tolerance) bool {
 	if ea != nil || eb != nil { // number text fastjson accepts but cannot read: the text differs
 		return false
 	}
-	return t.equal(fa, fb)
+	return t.equal(fa, fb) && !intsDiffer(w.kp, w.kc, t)
+}
+
+// intsDiffer reports two different integer texts under exact comparison: integers past 2^53 (64-bit
+// ids, Triton INT64 outputs) can round to the same float64, and exact must still tell them apart.
+func intsDiffer(a, b []byte, t Tolerance) bool {
+	if t != (Tolerance{}) || !isIntText(a) || !isIntText(b) || bytes.Equal(a, b) {
+		return false
+	}
+	zero := func(s []byte) bool { return string(s) == "0" || string(s) == "-0" }
+	return !zero(a) || !zero(b)
+}
+
+// isIntText reports a JSON integer: an optional minus and digits only.
+func isIntText(s []byte) bool {
+	if len(s) > 0 && s[0] == '-' {
+		s = s[1:]
+	}
+	if len(s) == 0 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // mismatch records a differing field with both values.
