@@ -112,6 +112,7 @@ func headers(r *kgo.Record) map[string]string {
 
 func TestKafkaRecordsArriveAsEncoded(t *testing.T) {
 	tlsServer, tlsClient := testTLS(t)
+	mtlsServer, mtlsClient := testMTLS(t)
 	tests := []struct {
 		name     string
 		cluster  []kfake.Opt
@@ -130,6 +131,14 @@ func TestKafkaRecordsArriveAsEncoded(t *testing.T) {
 		{name: "sasl plain",
 			cluster: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("PLAIN", "proxy", "s3cret")},
 			opts:    KafkaOptions{SASL: SASLOptions{Mechanism: "PLAIN", Username: "proxy", Password: "s3cret"}}},
+		{name: "mtls",
+			cluster:  []kfake.Opt{kfake.TLS(mtlsServer)},
+			opts:     KafkaOptions{TLS: mtlsClient},
+			consumer: []kgo.Opt{kgo.DialTLSConfig(mtlsClient)}},
+		{name: "sasl scram-sha-256 over tls",
+			cluster:  []kfake.Opt{kfake.TLS(tlsServer), kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-256", "proxy", "s3cret")},
+			opts:     KafkaOptions{TLS: tlsClient, SASL: SASLOptions{Mechanism: "SCRAM-SHA-256", Username: "proxy", Password: "s3cret"}},
+			consumer: []kgo.Opt{kgo.DialTLSConfig(tlsClient)}},
 		{name: "sasl scram-sha-512",
 			cluster: []kfake.Opt{kfake.EnableSASL(), kfake.Superuser("SCRAM-SHA-512", "proxy", "s3cret")},
 			opts:    KafkaOptions{SASL: SASLOptions{Mechanism: "SCRAM-SHA-512", Username: "proxy", Password: "s3cret"}}},
@@ -535,6 +544,51 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 	pool.AddCert(cert)
 	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
 	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return server, client
+}
+
+// testMTLS returns a server config that requires a client certificate signed by a fresh CA, and a
+// client config presenting one (both trust the CA).
+func testMTLS(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := func(serial int64, usage x509.ExtKeyUsage) tls.Certificate {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "leaf"},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+			NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	server = &tls.Config{Certificates: []tls.Certificate{leaf(2, x509.ExtKeyUsageServerAuth)}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{Certificates: []tls.Certificate{leaf(3, x509.ExtKeyUsageClientAuth)}, RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return server, client
 }
 
