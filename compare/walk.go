@@ -126,15 +126,10 @@ func (w *walker) reset(c *Comparator) {
 	w.c = c
 	w.res = Result{}
 	w.arena.Reset()
-	w.tol = c.tol
-	w.unitDepth, w.unit, w.nUnits = -1, -1, 0
-	w.shape, w.shapeWhy = false, ""
-	w.stack = w.stack[:0]
-	clear(w.bad)
-	w.bad = w.bad[:0]
+	w.restart()
 }
 
-// restart clears what a failed fast path left.
+// restart clears what a failed fast path left (and, from reset, what the last comparison did).
 func (w *walker) restart() {
 	w.tol = w.c.tol
 	w.unitDepth, w.unit, w.nUnits = -1, -1, 0

@@ -75,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer, upstream prometheus.ObserverVec) *Met
 		}, []string{"route", "candidate", "result"}),
 		fields: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shadowproxy_field_disagreements_total",
-			Help: "Disagreeing fields; a bounded set of field labels, the rest counted as other.",
+			Help: "Disagreeing fields: the most frequent (at most field_labels per candidate) have their own series, the rest are counted as other.",
 		}, []string{"route", "candidate", "field"}),
 		chaos: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shadowproxy_chaos_injected_total",
