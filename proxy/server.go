@@ -226,6 +226,9 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	r.codes.inc(resp.StatusCode())
 
 	if stream != nil {
+		// The server's write timeout bounds writing an ordinary answer; a stream lasts as long as
+		// the primary's timeout lets it, and then gets the same time to reach the client.
+		_ = ctx.SetWriteDeadline(start.Add(r.timeout + s.srv.WriteTimeout))
 		stream.offerWhenDone(ctx, r, start)
 	} else if r.mirror != nil && len(req.Header.Peek(ShadowHeader)) == 0 {
 		ex := s.exchange.Get().(*Exchange)

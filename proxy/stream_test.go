@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
@@ -179,5 +181,44 @@ func TestStreamClientGoesAway(t *testing.T) {
 	resp := h.do(t, "GET", "/again", nil, "")
 	if !strings.Contains(string(resp.Body()), `"n":2`) {
 		t.Errorf("next request got %q", resp.Body())
+	}
+}
+
+// A stream may last longer than the server's write timeout (which bounds writing an ordinary
+// answer): the primary's timeout bounds it instead.
+func TestStreamOutlastsWriteTimeout(t *testing.T) {
+	primary := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/event-stream")
+		ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+			for i := range 5 {
+				fmt.Fprintf(w, "data: %d\n\n", i)
+				_ = w.Flush()
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
+	})
+	// Over TCP: the in-memory listener's connections have no write deadlines.
+	srv, err := New(Options{Metrics: NewMetrics(prometheus.NewRegistry()), WriteTimeout: 200 * time.Millisecond,
+		Routes: []Route{{Name: "llm", Primary: Upstream{URL: primary, Stream: true, Timeout: 10 * time.Second}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	}()
+	c := &fasthttp.Client{}
+	defer c.CloseIdleConnections()
+	status, body, err := c.GetTimeout(nil, "http://"+ln.Addr().String()+"/stream", 10*time.Second)
+	if want := "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n"; err != nil || status != 200 || string(body) != want {
+		t.Fatalf("client got %d %q (%v), want %q", status, body, err, want)
 	}
 }
