@@ -322,8 +322,11 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-func TestSlowlorisIsCutOff(t *testing.T) {
-	srv, err := New(Options{ReadTimeout: 200 * time.Millisecond, Routes: []Route{{Name: "r", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}}}})
+// serveTCP serves a proxy built from o on a loopback TCP port until the test ends and returns its
+// address: for what the in-memory listener does not have (deadlines).
+func serveTCP(t *testing.T, o Options) string {
+	t.Helper()
+	srv, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,8 +336,18 @@ func TestSlowlorisIsCutOff(t *testing.T) {
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(ln) }()
-	defer func() { _ = srv.Shutdown(context.Background()); <-done }()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-done
+	})
+	return ln.Addr().String()
+}
+
+func TestSlowlorisIsCutOff(t *testing.T) {
+	addr := serveTCP(t, Options{ReadTimeout: 200 * time.Millisecond, Routes: []Route{{Name: "r", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}}}})
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

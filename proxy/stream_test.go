@@ -3,7 +3,6 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
@@ -198,26 +196,10 @@ func TestStreamOutlastsWriteTimeout(t *testing.T) {
 		})
 	})
 	// Over TCP: the in-memory listener's connections have no write deadlines.
-	srv, err := New(Options{Metrics: NewMetrics(prometheus.NewRegistry()), WriteTimeout: 200 * time.Millisecond,
-		Routes: []Route{{Name: "llm", Primary: Upstream{URL: primary, Stream: true, Timeout: 10 * time.Second}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-done
-	}()
+	addr := serveTCP(t, Options{WriteTimeout: 200 * time.Millisecond, Routes: []Route{{Name: "llm", Primary: Upstream{URL: primary, Stream: true, Timeout: 10 * time.Second}}}})
 	c := &fasthttp.Client{}
 	defer c.CloseIdleConnections()
-	status, body, err := c.GetTimeout(nil, "http://"+ln.Addr().String()+"/stream", 10*time.Second)
+	status, body, err := c.GetTimeout(nil, "http://"+addr+"/stream", 10*time.Second)
 	if want := "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n"; err != nil || status != 200 || string(body) != want {
 		t.Fatalf("client got %d %q (%v), want %q", status, body, err, want)
 	}
