@@ -79,6 +79,9 @@ func run() error {
 		loadAvg = string(b)
 	}
 
+	if err := findTools(o); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dir, err := os.MkdirTemp("", "shadowproxy-bench-")
@@ -95,6 +98,29 @@ func run() error {
 		return h.soakRun(ctx)
 	}
 	return h.compare(ctx)
+}
+
+// findTools checks that the load generator (and, for the comparison, nginx) can be run, with a hint
+// at how to get them.
+func findTools(o options) error {
+	type tool struct{ flag, path, pkg string }
+	tools := []tool{{"-wrk", o.wrk, "wrk"}}
+	if o.soak == 0 {
+		tools = append(tools, tool{"-nginx", o.nginx, "nginx-core"})
+	}
+	if o.pin {
+		tools = append(tools, tool{"", "taskset", "util-linux"})
+	}
+	for _, t := range tools {
+		if _, err := exec.LookPath(t.path); err != nil {
+			hint := "install Debian's " + t.pkg + " (apt-get install " + t.pkg + ")"
+			if t.flag != "" {
+				hint += " or point " + t.flag + " at it"
+			}
+			return fmt.Errorf("%s not found: %s", t.path, hint)
+		}
+	}
+	return nil
 }
 
 // cpuSets are the taskset CPU lists of each role; empty lists mean no pinning.
