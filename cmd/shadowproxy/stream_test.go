@@ -72,8 +72,11 @@ sinks:
 `, primary, candidate, records))
 	url := "http://" + p.listen + "/v1/chat/completions"
 
-	// The first chunk reaches the client while the model still holds back the rest.
-	resp, err := http.Post(url, "application/json", strings.NewReader(`{"x":999,"stream":true}`))
+	// The first chunk reaches the client while the model still holds back the rest: a proxy that
+	// waited for the whole answer would send nothing for 5 s, past this client's timeout.
+	hc := &http.Client{Timeout: 3 * time.Second}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Post(url, "application/json", strings.NewReader(`{"x":999,"stream":true}`))
 	if err != nil {
 		t.Fatal(err)
 	}
