@@ -199,6 +199,55 @@ func TestPassthroughAndHeaders(t *testing.T) {
 	}
 }
 
+// The proxy adds no header of its own to the primary's answer: no Server when the primary sends
+// none. (X-Request-Id is added; Date is always the proxy's, as fasthttp writes it, which RFC 9110
+// asks of a proxy forwarding an answer that has none.)
+func TestNoHeadersAdded(t *testing.T) {
+	const answer = "HTTP/1.1 200 OK\r\nDate: Tue, 01 Jan 2030 00:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() { // a primary that writes exactly answer to each request
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					var req fasthttp.Request
+					if err := req.Read(br); err != nil {
+						return
+					}
+					if _, err := c.Write([]byte(answer)); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: "http://" + ln.Addr().String()}}}})
+	resp := h.do(t, "GET", "/", nil, "")
+	if s := resp.Header.Peek("Server"); len(s) > 0 {
+		t.Errorf("Server header %q added", s)
+	}
+	if len(resp.Header.Peek("Date")) == 0 {
+		t.Error("no Date header")
+	}
+	if string(resp.Body()) != "{}" {
+		t.Errorf("body %q", resp.Body())
+	}
+}
+
 func TestRequestIDs(t *testing.T) {
 	var ids sync.Map
 	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ids.Store(string(ctx.Request.Header.Peek(HeaderRequestID)), true) })

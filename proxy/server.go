@@ -72,9 +72,10 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s.srv = &fasthttp.Server{
-		Handler:               s.handle,
-		ErrorHandler:          s.requestError,
-		Name:                  "shadowproxy",
+		Handler:      s.handle,
+		ErrorHandler: s.requestError,
+		// No Name: fasthttp would send it as the Server header of every answer whose primary
+		// sends none, and the client gets the primary's headers, not the proxy's.
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
