@@ -1,0 +1,293 @@
+package compare
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+
+	"github.com/valyala/fastjson/fastfloat"
+)
+
+// scan reads JSON tokens for the fast path (fast.go): white space, strings, numbers with their
+// values, literals, and whole values skipped, all in place over the body, allocating nothing.
+type scan struct {
+	b []byte
+	i int
+}
+
+func (s *scan) ws() {
+	if s.i < len(s.b) && s.b[s.i] > ' ' {
+		return
+	}
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// end reports whether only white space is left.
+func (s *scan) end() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
+// peek returns the next non-space byte, 0 at the end.
+func (s *scan) peek() byte {
+	s.ws()
+	if s.i < len(s.b) {
+		return s.b[s.i]
+	}
+	return 0
+}
+
+// str reads a string token at s.i (after the quote check) and returns its raw content; esc reports
+// a backslash in it.
+func (s *scan) str() (raw []byte, esc, ok bool) {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return nil, false, false
+	}
+	start := s.i + 1
+	// Keys and labels are short: a byte loop beats two IndexByte calls up to 16 bytes or so.
+	for j := start; j < len(s.b) && j < start+16; j++ {
+		switch s.b[j] {
+		case '"':
+			s.i = j + 1
+			return s.b[start:j], false, true
+		case '\\':
+			return s.strEsc(start)
+		}
+	}
+	if q := bytes.IndexByte(s.b[start:], '"'); q >= 0 && bytes.IndexByte(s.b[start:start+q], '\\') < 0 {
+		s.i = start + q + 1
+		return s.b[start : start+q], false, true
+	}
+	return s.strEsc(start)
+}
+
+// strEsc reads a string from its content at start, escapes and all.
+func (s *scan) strEsc(start int) (raw []byte, esc, ok bool) {
+	for j := start; j < len(s.b); j++ {
+		switch s.b[j] {
+		case '\\':
+			esc = true
+			j++
+		case '"':
+			s.i = j + 1
+			return s.b[start:j], esc, true
+		}
+	}
+	return nil, false, false
+}
+
+var pow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
+
+var pow10u = [...]uint64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// digits reads the run of decimal digits at b[i:] on to mant and returns where it ends, the new
+// mant, how many digits it appended, and big when mant had too many digits to take them all: mant
+// only grows while it is below 1e11, so that 8 more digits always fit in 64 bits.
+func digits(b []byte, i int, mant uint64) (end int, m uint64, appended int, big bool) {
+	for {
+		var n int
+		var v uint64
+		if i+8 <= len(b) {
+			n, v = eightDigits(binary.LittleEndian.Uint64(b[i:]))
+		} else {
+			n, v = fewDigits(b, i)
+		}
+		i += n
+		if mant < 1e11 {
+			mant = mant*pow10u[n] + v
+			appended += n
+		} else {
+			big = true
+		}
+		if n < 8 {
+			return i, mant, appended, big
+		}
+	}
+}
+
+// fewDigits reads the decimal digits at b[i:], at most 8, near the end of b where eightDigits
+// cannot load a word, and returns how many there are and their value.
+func fewDigits(b []byte, i int) (n int, v uint64) {
+	for n < 8 && i+n < len(b) && isDigit(b[i+n]) {
+		v = v*10 + uint64(b[i+n]-'0')
+		n++
+	}
+	return n, v
+}
+
+// eightDigits reads the leading decimal digits of 8 bytes in one word (SWAR): a byte is a digit
+// when its high nibble is 3 and adding 6 keeps it so; the digits are shifted to the top of the
+// word (the bytes after them fall off as leading zeros) and combined pairwise by three
+// multiplications.
+func eightDigits(x uint64) (n int, v uint64) {
+	nonDigit := (x&0xF0F0F0F0F0F0F0F0 | ((x+0x0606060606060606)&0xF0F0F0F0F0F0F0F0)>>4) ^ 0x3333333333333333
+	n = bits.TrailingZeros64(nonDigit) >> 3
+	v = (x - 0x3030303030303030) << (64 - 8*n)
+	v = v*10 + v>>8
+	v = ((v&0x000000FF000000FF)*(100+1000000<<32) + (v>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
+	return n, v
+}
+
+// number reads a number token as JSON's grammar writes it (no NaN, Infinity, 00, +1) and its
+// value: exactly rounded by one multiplication or division when the mantissa and the power of ten
+// are exact in float64 (Clinger's fast path), else by fastfloat.Parse like fastjson does.
+func (s *scan) number() (tok []byte, f float64, ok bool) {
+	b, i := s.b, s.i
+	start := i
+	neg := i < len(b) && b[i] == '-'
+	if neg {
+		i++
+	}
+	if i >= len(b) {
+		return nil, 0, false
+	}
+	// mant holds the digits while it is below 1e11 (see digits); a longer mantissa (big) goes to
+	// fastfloat.
+	var mant uint64
+	exp, big := 0, false
+	switch {
+	case b[i] == '0':
+		i++
+	case b[i] >= '1' && b[i] <= '9':
+		i, mant, _, big = digits(b, i, 0)
+	default:
+		return nil, 0, false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return nil, 0, false
+		}
+		var n int
+		var fracBig bool
+		i, mant, n, fracBig = digits(b, i, mant)
+		exp -= n
+		big = big || fracBig
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			eneg = b[i] == '-'
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return nil, 0, false
+		}
+		e := 0
+		for i < len(b) && isDigit(b[i]) {
+			if e < 100000 {
+				e = e*10 + int(b[i]-'0')
+			}
+			i++
+		}
+		if eneg {
+			e = -e
+		}
+		exp += e
+	}
+	s.i = i
+	tok = b[start:i]
+	if !big && mant < 1<<53 && exp >= -22 && exp <= 22 {
+		f = float64(mant)
+		if exp >= 0 {
+			f *= pow10[exp]
+		} else {
+			f /= pow10[-exp]
+		}
+		if neg {
+			f = -f
+		}
+		return tok, f, true
+	}
+	v, err := fastfloat.Parse(b2s(tok))
+	if err != nil {
+		return nil, 0, false
+	}
+	return tok, v, true
+}
+
+// lit reads true, false or null.
+func (s *scan) lit() ([]byte, bool) {
+	for _, l := range [...]string{"true", "false", "null"} {
+		if bytes.HasPrefix(s.b[s.i:], []byte(l)) {
+			s.i += len(l)
+			return s.b[s.i-len(l) : s.i], true
+		}
+	}
+	return nil, false
+}
+
+// skip skips one value; ok is false on invalid JSON (or depth beyond fastjson's limit).
+func (s *scan) skip(depth int) bool {
+	if depth > fastMaxDepth {
+		return false
+	}
+	switch s.peek() {
+	case '{':
+		s.i++
+		if s.peek() == '}' {
+			s.i++
+			return true
+		}
+		for {
+			s.ws()
+			if _, _, ok := s.str(); !ok || s.peek() != ':' {
+				return false
+			}
+			s.i++
+			if !s.skip(depth + 1) {
+				return false
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case '}':
+				s.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case '[':
+		s.i++
+		if s.peek() == ']' {
+			s.i++
+			return true
+		}
+		for {
+			if !s.skip(depth + 1) {
+				return false
+			}
+			switch s.peek() {
+			case ',':
+				s.i++
+			case ']':
+				s.i++
+				return true
+			default:
+				return false
+			}
+		}
+	case '"':
+		_, _, ok := s.str()
+		return ok
+	case 't', 'f', 'n':
+		_, ok := s.lit()
+		return ok
+	case 0:
+		return false
+	default:
+		_, _, ok := s.number()
+		return ok
+	}
+}

@@ -1,0 +1,38 @@
+package compare
+
+import (
+	"math"
+	"strconv"
+	"testing"
+
+	"github.com/valyala/fastjson/fastfloat"
+)
+
+func FuzzNumber(f *testing.F) {
+	for _, s := range []string{"0", "-0", "1", "0.5", "0.200000", "123456789012345678901234", "1e22", "1e23", "4.9e-324", "1.7976931348623157e308", "1e400", "-2.5E-3", "9007199254740993", "0.1e-22", "00", "1.", ".5", "-", "1e", "+1", "12345678", "123456789", "0.12345678", "0.123456789012", "99999999999.99999999", "1234567890123456789", "0.00000000000000000000001", "3.14159265,1", "7/", "0.1234567:"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc := scan{b: []byte(s)}
+		tok, got, ok := sc.number()
+		if !ok || len(tok) != len(s) {
+			if ok && validNumber(tok) == false {
+				t.Fatalf("%q: token %q accepted but invalid", s, tok)
+			}
+			return
+		}
+		if !validNumber([]byte(s)) {
+			t.Fatalf("%q accepted, not a JSON number", s)
+		}
+		// Within Clinger's range the value is exactly rounded; elsewhere it is what fastjson
+		// reads (fastfloat, within an ulp or so of exact).
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil && !math.IsInf(want, 0) {
+			t.Fatalf("%q: ParseFloat: %v", s, err)
+		}
+		ff, _ := fastfloat.Parse(s)
+		if math.Float64bits(got) != math.Float64bits(want) && math.Float64bits(got) != math.Float64bits(ff) && !(got == 0 && want == 0) {
+			t.Fatalf("%q = %v, want %v (fastfloat %v)", s, got, want, ff)
+		}
+	})
+}
