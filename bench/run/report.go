@@ -1,0 +1,135 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// formatTable renders the medians with ratios to the matching nginx scenario and to direct.
+func formatTable(ss []*scenario) string {
+	med := map[string]result{}
+	for _, s := range ss {
+		if len(s.results) > 0 {
+			med[s.name] = median(s.results)
+		}
+	}
+	direct, hasDirect := med["direct (no proxy)"]
+	var b strings.Builder
+	b.WriteString("| scenario | req/s | p50 ms | p99 ms | peak RSS MB | errors | req/s vs nginx | p99 vs nginx | req/s vs direct |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range ss {
+		r, ok := med[s.name]
+		if !ok {
+			continue
+		}
+		vsNginx, p99Nginx, vsDirect := "", "", ""
+		if n, ok := med[s.nginx]; ok && s.nginx != s.name && n.rps > 0 && n.p99 > 0 {
+			vsNginx = fmt.Sprintf("%.2fx", r.rps/n.rps)
+			p99Nginx = fmt.Sprintf("%.2fx", r.p99/n.p99)
+		}
+		if hasDirect && direct.rps > 0 {
+			vsDirect = fmt.Sprintf("%.2f", r.rps/direct.rps)
+		}
+		rss := ""
+		if r.rssKB > 0 {
+			rss = fmt.Sprintf("%.1f", float64(r.rssKB)/1024)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %d | %s | %s | %s |\n", s.name, r.rps, r.p50, r.p99, rss, r.errors, vsNginx, p99Nginx, vsDirect)
+	}
+	// The 50 ms candidate against shadowproxy's own no-candidate figures.
+	if slow, ok := med["shadowproxy mirror 100%, 50 ms candidate"]; ok {
+		if none, ok := med["shadowproxy, no candidate"]; ok && none.rps > 0 && none.p99 > 0 {
+			fmt.Fprintf(&b, "\nshadowproxy with the 50 ms candidate vs without candidates: req/s %.2fx, p99 %.2fx.\n", slow.rps/none.rps, slow.p99/none.p99)
+		}
+	}
+	if t := targets(med); t != "" {
+		b.WriteString("\nTargets (issue 6):\n\n" + t)
+	}
+	return b.String()
+}
+
+// targets checks the issue's ratio targets on the medians, one line each, for the scenarios that ran.
+func targets(med map[string]result) string {
+	var b strings.Builder
+	check := func(desc string, ok bool, detail string) {
+		verdict := "met"
+		if !ok {
+			verdict = "NOT met"
+		}
+		fmt.Fprintf(&b, "- %s: %s (%s)\n", desc, verdict, detail)
+	}
+	vs := func(a, n string) (result, result, bool) {
+		x, ok1 := med[a]
+		y, ok2 := med[n]
+		return x, y, ok1 && ok2 && y.rps > 0 && y.p99 > 0
+	}
+	if sp, ng, ok := vs("shadowproxy mirror 100%, fast candidate", "nginx mirror 100%, fast candidate"); ok {
+		check("mirror 100% to a fast candidate: req/s >= 2x nginx mirror, p99 no worse", sp.rps >= 2*ng.rps && sp.p99 <= ng.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/ng.rps, sp.p99/ng.p99))
+	}
+	if slow, none, ok := vs("shadowproxy mirror 100%, 50 ms candidate", "shadowproxy, no candidate"); ok {
+		check("50 ms candidate: req/s >= 0.8x and p99 <= 1.3x shadowproxy without candidates", slow.rps >= 0.8*none.rps && slow.p99 <= 1.3*none.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", slow.rps/none.rps, slow.p99/none.p99))
+	}
+	if sp, ng, ok := vs("shadowproxy, no candidate", "nginx proxy, no mirror"); ok {
+		check("no candidates: req/s >= nginx proxy, p99 no worse", sp.rps >= ng.rps && sp.p99 <= ng.p99,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/ng.rps, sp.p99/ng.p99))
+	}
+	if slow, ok := med["shadowproxy mirror 100%, 50 ms candidate"]; ok && slow.rssKB > 0 {
+		check("peak RSS <= 100 MB with the 50 ms candidate", slow.rssKB <= 100*1024, fmt.Sprintf("%.1f MB", float64(slow.rssKB)/1024))
+	}
+	return b.String()
+}
+
+// machine describes where and how the benchmark ran, with the load average when it started (other
+// work on the machine makes the figures noisy, p99 first).
+func machine(o options, kind string) string {
+	cpu := "unknown CPU"
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		if m := regexp.MustCompile(`(?m)^model name\s*:\s*(.+)$`).FindSubmatch(data); m != nil {
+			cpu = string(m[1])
+		}
+	}
+	version := func(name string, args ...string) string {
+		out, _ := exec.Command(name, args...).CombinedOutput() // wrk -v exits 1 after printing its version
+		if len(out) == 0 {
+			return name + " not found"
+		}
+		return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	}
+	run := fmt.Sprintf("wrk -t%d -c%d, %s per run, %d rounds", o.threads, o.connections, o.duration, o.rounds)
+	if kind == "soak" {
+		run = fmt.Sprintf("soak %s, wrk -t%d -c%d, sampled every %s", o.soak, o.threads, o.connections, max(o.sample, time.Second))
+	}
+	load := "?"
+	if f := strings.Fields(loadAvg); len(f) >= 3 {
+		load = strings.Join(f[:3], " ")
+	}
+	return fmt.Sprintf("%s, %d CPUs (%s), %s; %s; %s; %s; %s, pinning %v; load average at start %s",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), cpu, runtime.Version(),
+		version(o.nginx, "-v"), strings.TrimSuffix(version(o.wrk, "-v"), " Copyright (C) 2012 Will Glozer"), version("uname", "-sr"),
+		run, o.pin, load)
+}
+
+// writeResults replaces the section of out between the markers of kind with the new table.
+func writeResults(o options, table, kind string) error {
+	begin, end := "<!-- bench:"+kind+":begin -->", "<!-- bench:"+kind+":end -->"
+	section := begin + "\n" + machine(o, kind) + "\n\n" + table + "\n" + end
+	old, err := os.ReadFile(o.out)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	s := string(old)
+	if i, j := strings.Index(s, begin), strings.Index(s, end); i >= 0 && j > i {
+		s = s[:i] + section + s[j+len(end):]
+	} else {
+		s += "\n" + section + "\n"
+	}
+	return os.WriteFile(o.out, []byte(s), 0o644)
+}
