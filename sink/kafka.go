@@ -2,152 +2,18 @@ package sink
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"github.com/segmentio/kafka-go/sasl"
-	"github.com/segmentio/kafka-go/sasl/plain"
-	"github.com/segmentio/kafka-go/sasl/scram"
 	"go.uber.org/zap"
 )
-
-// KafkaOptions configure a Kafka sink. The zero value of each field but Brokers and Topic means the
-// default its comment names.
-type KafkaOptions struct {
-	// Brokers are the bootstrap addresses, host:port. Required.
-	Brokers []string
-	// Topic receives the records. Required.
-	Topic string
-	// Acks is "all" (the default), "one" (alias "leader") or "none".
-	Acks string
-	// Compression is "none" (the default), "gzip", "snappy", "lz4" or "zstd".
-	Compression string
-	// BatchSize is the most messages per produce request. The default is 100.
-	BatchSize int
-	// BatchTimeout is how long a partial batch waits for more messages. The default is 10 ms
-	// (kafka-go's own default of 1 s would delay every partial batch).
-	BatchTimeout time.Duration
-	// WriteTimeout bounds one produce request. The default is 10 s.
-	WriteTimeout time.Duration
-	// ClientID identifies the client to the brokers. The default is "shadowproxy".
-	ClientID string
-	// CreateTopic creates the topic at start (one partition per broker default, broker's
-	// replication) if it is missing, and lets produce requests auto-create it. Off by default.
-	CreateTopic bool
-	// TLS, when set, is used for every broker connection. The default is plaintext.
-	TLS *tls.Config
-	// SASL authenticates to the brokers. The default is no authentication.
-	SASL SASLOptions
-	// MaxMessageBytes bounds a message value. A record that encodes larger loses bodies, largest
-	// first (the candidate's, the primary's, the request's, then diff values), each replaced by null
-	// and marked truncated, until it fits; if it still does not, it is dropped (reason too_large).
-	// The default is 1000000, under Kafka's default limit of 1 MiB per message batch.
-	MaxMessageBytes int
-	// Buffer is how many records wait in memory; beyond it records are dropped (reason
-	// buffer_full). The default is 4096.
-	Buffer int
-	// MaxInFlight is how many records may be in the Kafka writer, not yet acknowledged. Beyond it
-	// records go to the spool (or wait, without a spool). The default is 10000.
-	MaxInFlight int
-	// RetryBackoff is the longest wait between failed attempts to replay the spool; waits grow
-	// exponentially from 100 ms up to it, with jitter. The default is 5 s.
-	RetryBackoff time.Duration
-	// MaxInFlightBytes bounds the bytes of the records in the Kafka writer, with MaxInFlight.
-	// The default is 64 MiB.
-	MaxInFlightBytes int64
-	// Spool is the durable disk spool for records Kafka cannot take now. Without Spool.Dir records
-	// are dropped when Kafka fails them (reason kafka_error).
-	Spool SpoolOptions
-	// Name is the sink label in metrics. The default is "kafka".
-	Name string
-	// Metrics receives the sink's metrics. The default is a set registered nowhere.
-	Metrics *Metrics
-	// Logger logs state changes (Kafka failing, recovering), never one line per record. The default
-	// logs nothing.
-	Logger *zap.Logger
-}
-
-// SASLOptions select SASL authentication. The caller reads secrets (from the environment); they are
-// never logged.
-type SASLOptions struct {
-	// Mechanism is "" (none), "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
-	Mechanism string
-	Username  string
-	Password  string
-}
-
-func (o *KafkaOptions) maxMessageBytes() int {
-	if o.MaxMessageBytes > 0 {
-		return o.MaxMessageBytes
-	}
-	return 1000000
-}
-
-func (o *KafkaOptions) batchSize() int {
-	if o.BatchSize > 0 {
-		return o.BatchSize
-	}
-	return 100
-}
-
-func (o *KafkaOptions) batchTimeout() time.Duration {
-	if o.BatchTimeout > 0 {
-		return o.BatchTimeout
-	}
-	return 10 * time.Millisecond
-}
-
-func (o *KafkaOptions) writeTimeout() time.Duration {
-	if o.WriteTimeout > 0 {
-		return o.WriteTimeout
-	}
-	return 10 * time.Second
-}
-
-func (o *KafkaOptions) clientID() string {
-	if o.ClientID != "" {
-		return o.ClientID
-	}
-	return "shadowproxy"
-}
-
-func (o *KafkaOptions) maxInFlightBytes() int64 {
-	if o.MaxInFlightBytes > 0 {
-		return o.MaxInFlightBytes
-	}
-	return 64 << 20
-}
-
-func (o *KafkaOptions) retryBackoff() time.Duration {
-	if o.RetryBackoff > 0 {
-		return o.RetryBackoff
-	}
-	return 5 * time.Second
-}
-
-func (o *KafkaOptions) buffer() int {
-	if o.Buffer > 0 {
-		return o.Buffer
-	}
-	return 4096
-}
-
-func (o *KafkaOptions) maxInFlight() int {
-	if o.MaxInFlight > 0 {
-		return o.MaxInFlight
-	}
-	return 10000
-}
 
 // Kafka is a Sink producing records to a Kafka topic with kafka-go, asynchronously.
 //
@@ -288,54 +154,6 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	go k.replay()
 	go k.statsLoop()
 	return k, nil
-}
-
-func requiredAcks(s string) (kafka.RequiredAcks, error) {
-	switch strings.ToLower(s) {
-	case "", "all", "-1":
-		return kafka.RequireAll, nil
-	case "leader", "one", "1":
-		return kafka.RequireOne, nil
-	case "none", "0":
-		return kafka.RequireNone, nil
-	}
-	return 0, fmt.Errorf("kafka sink: acks %q is not one of all, leader, none", s)
-}
-
-func compression(s string) (kafka.Compression, error) {
-	switch strings.ToLower(s) {
-	case "", "none":
-		return 0, nil
-	case "gzip":
-		return kafka.Gzip, nil
-	case "snappy":
-		return kafka.Snappy, nil
-	case "lz4":
-		return kafka.Lz4, nil
-	case "zstd":
-		return kafka.Zstd, nil
-	}
-	return 0, fmt.Errorf("kafka sink: compression %q is not one of none, gzip, snappy, lz4, zstd", s)
-}
-
-func saslMechanism(o SASLOptions) (sasl.Mechanism, error) {
-	switch strings.ToUpper(o.Mechanism) {
-	case "":
-		return nil, nil
-	case "PLAIN":
-		return plain.Mechanism{Username: o.Username, Password: o.Password}, nil
-	case "SCRAM-SHA-256", "SCRAM-SHA-512":
-		algo := scram.SHA256
-		if strings.HasSuffix(o.Mechanism, "512") {
-			algo = scram.SHA512
-		}
-		m, err := scram.Mechanism(algo, o.Username, o.Password)
-		if err != nil {
-			return nil, fmt.Errorf("kafka sink: sasl: %w", err)
-		}
-		return m, nil
-	}
-	return nil, fmt.Errorf("kafka sink: sasl mechanism %q is not one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512", o.Mechanism)
 }
 
 // createTopic creates the topic if it is missing. Kafka being down is logged, not fatal: the spool
@@ -568,30 +386,6 @@ func (k *Kafka) completion(msgs []kafka.Message, err error) {
 	}
 }
 
-// toSpool appends one value to the spool and wakes the replay, or drops it.
-func (k *Kafka) toSpool(value []byte) {
-	if k.spool == nil {
-		k.metrics.drop(k.name, ReasonKafkaError, 1)
-		return
-	}
-	if err := k.spool.append(value); err != nil {
-		switch {
-		case errors.Is(err, ErrSpoolFull):
-			k.metrics.drop(k.name, ReasonSpoolFull, 1)
-		case errors.Is(err, errSpoolClosed):
-			k.metrics.drop(k.name, ReasonCloseTimeout, 1)
-		default:
-			k.metrics.drop(k.name, ReasonSpoolError, 1)
-		}
-		return
-	}
-	k.metrics.add(k.name, OutcomeSpooled, 1)
-	select {
-	case k.wake <- struct{}{}:
-	default:
-	}
-}
-
 // kafkaError counts a failed write of n records (retried) and its kind.
 func (k *Kafka) kafkaError(err error, n int) {
 	k.metrics.KafkaErrors.WithLabelValues(errorKind(err)).Inc()
@@ -645,89 +439,6 @@ func errorKind(err error) string {
 		return "unreachable"
 	}
 	return "other"
-}
-
-// replay delivers the spool to Kafka in order, with exponential backoff between failed attempts.
-func (k *Kafka) replay() {
-	defer close(k.replDone)
-	if k.spool == nil {
-		return
-	}
-	ctx := k.replayCtx
-	bo := backoff{min: min(100*time.Millisecond, k.opts.retryBackoff()), max: k.opts.retryBackoff()}
-	draining := false
-	for ctx.Err() == nil {
-		frames, end := k.spool.read(10*k.opts.batchSize(), 4<<20)
-		if len(frames) == 0 {
-			if draining && k.spool.pendingRecords() == 0 {
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-k.wake:
-			case <-k.drain:
-				draining = true
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		msgs := make([]kafka.Message, 0, len(frames))
-		for _, f := range frames {
-			var m recordMeta
-			_ = json.Unmarshal(f, &m) // spooled values were encoded by Encode; headers are best effort
-			msgs = append(msgs, message(m, f))
-		}
-		for {
-			start := time.Now()
-			tooLarge := 0
-			err := k.sync.WriteMessages(ctx, msgs...)
-			k.metrics.KafkaWriteDuration.Observe(time.Since(start).Seconds())
-			if err != nil && errorKind(err) == "too_large" {
-				// A message the broker will never take must not block the spool: send the batch
-				// one by one and drop what is too large.
-				k.metrics.KafkaErrors.WithLabelValues("too_large").Inc()
-				tooLarge, err = k.writeEach(ctx, msgs)
-			}
-			if err == nil {
-				k.spool.ack(end, len(frames))
-				k.metrics.add(k.name, OutcomeWritten, len(frames)-tooLarge)
-				k.setDown(false, nil)
-				bo.reset()
-				break
-			}
-			if ctx.Err() != nil {
-				return // not acknowledged: the next sink on this spool sends them
-			}
-			k.kafkaError(err, len(frames))
-			select {
-			case <-k.drain:
-				return // closing while Kafka fails: the records stay in the spool
-			default:
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(bo.next()):
-			}
-		}
-	}
-}
-
-// writeEach writes msgs one at a time, dropping (reason too_large) each the broker refuses as too
-// large, and returns how many it dropped. On any other error the batch is retried whole.
-func (k *Kafka) writeEach(ctx context.Context, msgs []kafka.Message) (int, error) {
-	tooLarge := 0
-	for _, m := range msgs {
-		if err := k.sync.WriteMessages(ctx, m); err != nil {
-			if errorKind(err) != "too_large" {
-				return 0, err
-			}
-			tooLarge++
-		}
-	}
-	k.metrics.drop(k.name, ReasonTooLarge, tooLarge)
-	return tooLarge, nil
 }
 
 func (k *Kafka) statsLoop() {
@@ -805,43 +516,5 @@ func (k *Kafka) Close(ctx context.Context) error {
 	k.transport.CloseIdleConnections()
 	return errors.Join(errs...)
 }
-
-// spoolPending spools (or drops) the records still in the async writer when Close ran out of time.
-func (k *Kafka) spoolPending() {
-	k.pendMu.Lock()
-	left := make([][]byte, 0, len(k.pend))
-	for seq, p := range k.pend {
-		delete(k.pend, seq)
-		left = append(left, p.value)
-	}
-	k.pendBytes = 0
-	k.pendCond.Broadcast()
-	k.pendMu.Unlock()
-	for _, v := range left {
-		if k.spool == nil {
-			k.metrics.drop(k.name, ReasonCloseTimeout, 1)
-			continue
-		}
-		k.toSpool(v)
-	}
-}
-
-// backoff is exponential backoff with full jitter between min and max.
-type backoff struct {
-	min, max time.Duration
-	n        int
-}
-
-func (b *backoff) next() time.Duration {
-	d := b.min << min(b.n, 20)
-	if d > b.max || d <= 0 {
-		d = b.max
-	} else {
-		b.n++
-	}
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
-}
-
-func (b *backoff) reset() { b.n = 0 }
 
 var _ Sink = (*Kafka)(nil)
