@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -202,5 +203,78 @@ func TestStreamOutlastsWriteTimeout(t *testing.T) {
 	status, body, err := c.GetTimeout(nil, "http://"+addr+"/stream", 10*time.Second)
 	if want := "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n"; err != nil || status != 200 || string(body) != want {
 		t.Fatalf("client got %d %q (%v), want %q", status, body, err, want)
+	}
+}
+
+// Many streams at once, every other client leaving after the first event: the whole ones are
+// offered exactly once each, the others not at all, and nothing is left running (goleak in
+// TestMain). Run with -race.
+func TestConcurrentStreams(t *testing.T) {
+	gate := make(chan struct{})
+	rec := &recorder{}
+	h := newHarness(t, Options{Routes: []Route{{Name: "llm", Primary: Upstream{URL: proxytest.Serve(t, sse(gate)), Stream: true}, Mirror: rec}}})
+	const n = 40
+	var wg sync.WaitGroup
+	firsts := make(chan struct{}, n)
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := h.ln.Dial()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "GET /s HTTP/1.1\r\nHost: proxy\r\nX-Request-Id: s%d\r\nConnection: close\r\n\r\n", i)
+			br := bufio.NewReader(conn)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					errs <- fmt.Errorf("stream %d: %w", i, err)
+					return
+				}
+				if strings.Contains(line, `"n":1`) {
+					break
+				}
+			}
+			firsts <- struct{}{}
+			if i%2 == 1 {
+				return // leaves in the middle
+			}
+			rest, err := io.ReadAll(br)
+			if err != nil || !strings.Contains(string(rest), "[DONE]") {
+				errs <- fmt.Errorf("stream %d: rest %q: %v", i, rest, err)
+			}
+		}()
+	}
+	for range n {
+		select {
+		case <-firsts:
+		case err := <-errs:
+			t.Fatal(err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("not every stream got its first event")
+		}
+	}
+	close(gate) // every stream has its first event: let them all finish
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	offers := waitOffers(t, rec, n/2)
+	time.Sleep(100 * time.Millisecond) // an offer for a stream that was not whole would come now
+	if got := len(rec.all()); got != n/2 {
+		t.Errorf("%d offers, want %d", got, n/2)
+	}
+	seen := map[string]bool{}
+	for _, o := range offers {
+		var i int
+		if _, err := fmt.Sscanf(o.id, "s%d", &i); err != nil || i%2 == 1 || seen[o.id] {
+			t.Errorf("offer for %q (whole streams are the even ones, each once)", o.id)
+		}
+		seen[o.id] = true
 	}
 }
