@@ -204,38 +204,19 @@ func TestPassthroughAndHeaders(t *testing.T) {
 // asks of a proxy forwarding an answer that has none.)
 func TestNoHeadersAdded(t *testing.T) {
 	const answer = "HTTP/1.1 200 OK\r\nDate: Tue, 01 Jan 2030 00:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() { // a primary that writes exactly answer to each request
-		defer wg.Done()
+	primary := proxytest.ServeConns(t, func(c net.Conn) { // writes exactly answer to each request
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			var req fasthttp.Request
+			if err := req.Read(br); err != nil {
 				return
 			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					var req fasthttp.Request
-					if err := req.Read(br); err != nil {
-						return
-					}
-					if _, err := c.Write([]byte(answer)); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write([]byte(answer)); err != nil {
+				return
+			}
 		}
-	}()
-	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: "http://" + ln.Addr().String()}}}})
+	})
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: primary}}}})
 	resp := h.do(t, "GET", "/", nil, "")
 	if s := resp.Header.Peek("Server"); len(s) > 0 {
 		t.Errorf("Server header %q added", s)

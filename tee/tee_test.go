@@ -461,42 +461,22 @@ func TestTeeNoiseCancellation(t *testing.T) {
 // and then resetting the connection.
 func rawServer(t *testing.T, reply string, drip time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				buf := make([]byte, 4096)
-				_, _ = c.Read(buf)
-				if drip == 0 {
-					_, _ = c.Write([]byte(reply))
-				} else {
-					for i := range len(reply) {
-						if _, err := c.Write([]byte{reply[i]}); err != nil {
-							return
-						}
-						time.Sleep(drip)
-					}
+	return proxytest.ServeConns(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		if drip == 0 {
+			_, _ = c.Write([]byte(reply))
+		} else {
+			for i := range len(reply) {
+				if _, err := c.Write([]byte{reply[i]}); err != nil {
+					return
 				}
-				_ = c.(*net.TCPConn).SetLinger(0)
-			}()
+				time.Sleep(drip)
+			}
 		}
-	}()
-	return "http://" + ln.Addr().String()
+		_ = c.(*net.TCPConn).SetLinger(0)
+	})
 }
 
 func TestTeeBodyTooLargeIsNotMirrored(t *testing.T) {

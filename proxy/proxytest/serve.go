@@ -2,6 +2,7 @@ package proxytest
 
 import (
 	"net"
+	"sync"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -39,5 +40,35 @@ func serve(t testing.TB, h fasthttp.RequestHandler, certPEM, keyPEM []byte) stri
 	if certPEM != nil {
 		return "https://" + ln.Addr().String()
 	}
+	return "http://" + ln.Addr().String()
+}
+
+// ServeConns accepts connections on a loopback port until the test ends and runs handle on each,
+// in its own goroutine, closing the connection after it; it returns the http://host:port URL. For
+// upstreams that must write exact bytes (a fasthttp server would add or fix headers).
+func ServeConns(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
 	return "http://" + ln.Addr().String()
 }
