@@ -514,35 +514,12 @@ func TestKafkaCreateTopic(t *testing.T) {
 	}
 }
 
-// testTLS returns a server and a client config trusting a fresh self-signed certificate for
-// 127.0.0.1.
+// testTLS returns a server and a client config trusting a fresh CA whose certificate the server
+// presents, for 127.0.0.1.
 func testTLS(t testing.TB) (server, client *tls.Config) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "kfake"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IsCA:         true, BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	server = &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12}
+	pool, leaf := testCA(t)
+	server = &tls.Config{Certificates: []tls.Certificate{leaf(x509.ExtKeyUsageServerAuth)}, MinVersion: tls.VersionTLS12}
 	client = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	return server, client
 }
@@ -550,6 +527,16 @@ func testTLS(t testing.TB) (server, client *tls.Config) {
 // testMTLS returns a server config that requires a client certificate signed by a fresh CA, and a
 // client config presenting one (both trust the CA).
 func testMTLS(t testing.TB) (server, client *tls.Config) {
+	t.Helper()
+	pool, leaf := testCA(t)
+	server = &tls.Config{Certificates: []tls.Certificate{leaf(x509.ExtKeyUsageServerAuth)}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	client = &tls.Config{Certificates: []tls.Certificate{leaf(x509.ExtKeyUsageClientAuth)}, RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return server, client
+}
+
+// testCA makes a fresh certificate authority: a pool trusting it, and leaf issuing certificates for
+// 127.0.0.1 with the given use.
+func testCA(t testing.TB) (*x509.CertPool, func(x509.ExtKeyUsage) tls.Certificate) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -568,11 +555,15 @@ func testMTLS(t testing.TB) (server, client *tls.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := func(serial int64, usage x509.ExtKeyUsage) tls.Certificate {
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	serial := int64(1)
+	leaf := func(usage x509.ExtKeyUsage) tls.Certificate {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
+		serial++
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: "leaf"},
 			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
@@ -585,11 +576,7 @@ func testMTLS(t testing.TB) (server, client *tls.Config) {
 		}
 		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	server = &tls.Config{Certificates: []tls.Certificate{leaf(2, x509.ExtKeyUsageServerAuth)}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
-	client = &tls.Config{Certificates: []tls.Certificate{leaf(3, x509.ExtKeyUsageClientAuth)}, RootCAs: pool, MinVersion: tls.VersionTLS12}
-	return server, client
+	return pool, leaf
 }
 
 // TestKafkaBrokerRefusesLargeMessage sets the broker's limit below the sink's: the record the broker
