@@ -180,6 +180,12 @@ type Comparator struct {
 	maxDiffs int
 	pool     sync.Pool // *walker
 	noFast   bool      // tests: always take the full path
+	// tensorPaths: an ignore or rule path reaches inside a kserve-v2 output's data, which the fast
+	// path does not follow.
+	tensorPaths bool
+	// ruleDepths and ignoreDepths have bit n set when a rule or ignore path has n segments (a
+	// path matches only a stack of its own length; 63 stands for 63 or more).
+	ruleDepths, ignoreDepths uint64
 }
 
 // New compiles opts. It returns an error naming the unknown format, the unknown mode or the bad path.
@@ -205,6 +211,7 @@ func New(opts Options) (*Comparator, error) {
 			return nil, fmt.Errorf("ignore[%d]: %w", i, err)
 		}
 		c.ignore = append(c.ignore, pat)
+		c.ignoreDepths |= depthBit(len(pat))
 	}
 	for i, r := range opts.Rules {
 		cr, err := compileRule(r)
@@ -212,6 +219,11 @@ func New(opts Options) (*Comparator, error) {
 			return nil, fmt.Errorf("rules[%d]: %w", i, err)
 		}
 		c.rules = append(c.rules, cr)
+		c.ruleDepths |= depthBit(len(cr.pat))
+		c.tensorPaths = c.tensorPaths || intoTensor(cr.pat)
+	}
+	for _, pat := range c.ignore {
+		c.tensorPaths = c.tensorPaths || intoTensor(pat)
 	}
 	return c, nil
 }

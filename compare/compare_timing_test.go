@@ -29,6 +29,30 @@ func typical1KB(bump float64) []byte {
 	return []byte(b.String())
 }
 
+// typicalV2 is typical1KB's predictions as a kserve-v2 (Open Inference Protocol) answer, as Triton
+// writes it: the probabilities as an FP32 output of shape [8,10], the classes as an INT64 output.
+func typicalV2(bump float64) []byte {
+	var b strings.Builder
+	b.WriteString(`{"model_name":"classifier","model_version":"3","outputs":[{"name":"probabilities","datatype":"FP32","shape":[8,10],"data":[`)
+	for i := range 8 {
+		for j := range 10 {
+			if i+j > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, "%.6f", float64((i+j)%10)/45+bump)
+		}
+	}
+	b.WriteString(`]},{"name":"class_id","datatype":"INT64","shape":[8],"data":[`)
+	for i := range 8 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%d", (i+9)%10)
+	}
+	b.WriteString(`]}]}`)
+	return []byte(b.String())
+}
+
 func benchComparator(tb testing.TB) *Comparator {
 	c, err := New(Options{
 		Format:    FormatAuto,
@@ -46,6 +70,22 @@ func BenchmarkCompare1KBAgree(b *testing.B) {
 	c := benchComparator(b)
 	p := Response{Status: 200, ContentType: []byte("application/json"), Body: typical1KB(0)}
 	q := Response{Status: 200, ContentType: []byte("application/json"), Body: typical1KB(2e-6)}
+	b.SetBytes(int64(len(p.Body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := c.Compare(p, q); r.Outcome != Agree {
+			b.Fatal(r.Outcome)
+		}
+	}
+}
+
+func BenchmarkCompare1KBKServeV2(b *testing.B) {
+	c, err := New(Options{Tolerance: Tolerance{Abs: 1e-6, Rel: 1e-4}, Rules: []Rule{{Path: "outputs.probabilities", Mode: "argmax"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := Response{Status: 200, ContentType: []byte("application/json"), Body: typicalV2(0)}
+	q := Response{Status: 200, ContentType: []byte("application/json"), Body: typicalV2(2e-6)}
 	b.SetBytes(int64(len(p.Body)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -8,8 +8,9 @@ import (
 
 // The fast path compares two JSON texts in one lockstep scan, without building trees. It only
 // ever concludes "agree": at the first difference, or anything it does not handle (escaped
-// strings or keys, keys in another order, NaN and Infinity tokens, kserve-v2, error objects,
-// label, text and set rules over differing values, invalid JSON), it gives up and the full
+// strings or keys, keys in another order, NaN and Infinity tokens, kserve-v2 outputs in another
+// order or without JSON data, error objects, label, text and set rules over differing values,
+// invalid JSON), it gives up and the full
 // comparison runs from the start. So the fast path changes the speed of agreeing comparisons,
 // never a Result; a differential fuzz test (FuzzFastPath) holds it to that.
 
@@ -27,11 +28,11 @@ func trackedKey(k string) int {
 	return -1
 }
 
-// autoSpec is the union the fast path uses under auto: every format's prediction keys, and OpenAI's
-// ignored keys (skipped only when the answer turns out to be OpenAI's).
+// autoSpec is the union the fast path uses under auto: every format's prediction keys, and the keys
+// OpenAI or kserve-v2 ignore (skipped only when the answer turns out to be of a format ignoring them).
 var autoSpec = formatSpec{
 	units:   []string{"predictions", "outputs", "result", "results", "choices", "data"},
-	ignored: specs[FormatOpenAI].ignored,
+	ignored: []string{"id", "created", "usage", "system_fingerprint", "model", "model_name", "model_version", "parameters"},
 }
 
 // detection gathers, during the top-level scan under auto, what detect looks at.
@@ -43,23 +44,51 @@ type detection struct {
 	list, data bool
 	predArr    bool
 	predObj    bool
-	outputs    bool
+	outputs    bool // a TF Serving columnar outputs object
 	result     bool
-	needOpenAI bool // an OpenAI-ignored key differed or sat elsewhere
+	modelName  bool
+	outList    bool   // an outputs list: kserve-v2's (see format), or TF Serving's
+	outV2      bool   // the outputs list was compared as kserve-v2's (foutputs)
+	v2         bool   // the first output has a name and a datatype or shape
+	skipped    uint16 // autoSpec.ignored keys skipped because they differed or sat elsewhere
+
+	asked string // the format the comparator asked for (auto, or the one to read)
+}
+
+// skip records that ignored key was skipped, not compared: the answer's format must ignore it.
+func (d *detection) skip(key string) {
+	for i, k := range autoSpec.ignored {
+		if k == key {
+			d.skipped |= 1 << i
+		}
+	}
+}
+
+// skippedOK reports whether format ignores every key skipped.
+func (d *detection) skippedOK(format string) bool {
+	if d.skipped == 0 {
+		return true
+	}
+	ignored := specs[format].ignored
+	for i, k := range autoSpec.ignored {
+		if d.skipped&(1<<i) != 0 && !contains(ignored, k) {
+			return false
+		}
+	}
+	return true
 }
 
 // note records top-level key (p positioned at its value); false sends the comparison to the full
-// path (error objects, kserve-v2, duplicate keys, escaped object names).
+// path (error objects, duplicate keys, escaped object names).
 func (d *detection) note(p *scan, key string) bool {
 	c := p.peek()
 	switch key {
-	case "error", "model_name":
+	case "error":
 		return false
+	case "model_name":
+		d.modelName = true
 	case "outputs":
-		if c == '[' {
-			return false
-		}
-		d.outputs = true
+		d.outList, d.outputs = c == '[', c != '['
 	case "choices":
 		d.choices = c == '['
 	case "object":
@@ -91,11 +120,13 @@ func (d *detection) note(p *scan, key string) bool {
 
 func (d *detection) format() string {
 	switch {
+	case d.outList && (d.v2 || d.modelName):
+		return FormatKServeV2
 	case d.choices || d.openaiObj || (d.list && d.data):
 		return FormatOpenAI
 	case d.predObj:
 		return FormatMLflow
-	case d.predArr || d.outputs || d.result:
+	case d.predArr || d.outputs || d.outList || d.result:
 		return FormatTFServing
 	}
 	return FormatJSON
@@ -103,9 +134,13 @@ func (d *detection) format() string {
 
 // unitsOf returns the number of predictions format counts from the per-key batch sizes.
 func (d *detection) unitsOf(format string) int {
+	if format == FormatKServeV2 {
+		return max(d.units[trackedKey("outputs")], 1)
+	}
+	units := specs[format].units
 	n := 0
 	for i, k := range trackedKeys {
-		if contains(specs[format].units, k) {
+		if contains(units, k) {
 			n = max(n, d.units[i])
 		}
 	}
@@ -128,12 +163,12 @@ func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok boo
 		return format, 1, true
 	case FormatAuto:
 		spec = autoSpec
-	case FormatTFServing, FormatKServeV1, FormatMLflow, FormatOpenAI:
+	case FormatTFServing, FormatKServeV1, FormatMLflow, FormatOpenAI, FormatKServeV2:
 		spec = specs[format]
 	default:
 		return "", 0, false
 	}
-	var d detection
+	d := detection{asked: format}
 	if !w.froot(&p, &c, spec, format, &d) || !p.end() || !c.end() {
 		return "", 0, false
 	}
@@ -141,8 +176,8 @@ func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok boo
 		return format, max(w.nUnits, 1), true
 	}
 	format = d.format()
-	if d.needOpenAI && format != FormatOpenAI {
-		return "", 0, false
+	if !d.skippedOK(format) || (d.outList && d.outV2 != (format == FormatKServeV2)) {
+		return "", 0, false // compared under another format's reading
 	}
 	if format == FormatJSON {
 		return format, 1, true
@@ -150,8 +185,8 @@ func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok boo
 	return format, d.unitsOf(format), true
 }
 
-// froot is root for the fast path. Under auto, OpenAI's ignored keys are compared when they sit
-// at the same place on both sides, and skipped otherwise with d.needOpenAI set.
+// froot is root for the fast path. Under auto, the ignored keys of autoSpec are compared when they
+// sit at the same place on both sides, and skipped otherwise (noted in d.skipped).
 func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection) bool {
 	auto := format == FormatAuto
 	if p.peek() != '{' || c.peek() != '{' {
@@ -186,14 +221,15 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 				if !p.skip(1) || !c.skip(1) {
 					return false
 				}
-				d.needOpenAI = true
+				d.skip(key)
 			}
 		case contains(spec.ignored, key):
 			// Ignored keys may differ, or be present on one side only, at the top level.
 			if !p.skip(1) || !contains(spec.ignored, b2s(ck)) || !c.skip(1) {
 				return false
 			}
-			d.needOpenAI = true
+			d.skip(key)
+			d.skip(b2s(ck))
 		case string(ck) != key:
 			if !contains(spec.ignored, b2s(ck)) {
 				return false
@@ -202,7 +238,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 			if !c.skip(1) || c.peek() != ',' {
 				return false
 			}
-			d.needOpenAI = true
+			d.skip(b2s(ck))
 			c.i++
 			if ck, ok = nextKey(c); !ok || string(ck) != key {
 				return false
@@ -225,7 +261,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 			if !c.skip(1) {
 				return false
 			}
-			d.needOpenAI = true
+			d.skip(b2s(ck))
 			ce = c.peek()
 		}
 		switch {
@@ -249,7 +285,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 				if !p.skip(1) {
 					return false
 				}
-				d.needOpenAI = true
+				d.skip(b2s(pk))
 				switch p.peek() {
 				case ',':
 					p.i++
@@ -279,7 +315,12 @@ func (w *walker) fkey(p, c *scan, spec formatSpec, key string, d *detection) boo
 	saved := w.nUnits
 	w.nUnits = 0
 	w.push(seg{kind: segKey, key: key})
-	ok := w.fvalue(p, c, 1)
+	var ok bool
+	if key == "outputs" && d.v2List(p) {
+		ok = w.foutputs(p, c, d)
+	} else {
+		ok = w.fvalue(p, c, 1)
+	}
 	w.pop()
 	w.unitDepth = -1
 	if k := trackedKey(key); k >= 0 {
@@ -430,33 +471,47 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 	}
 }
 
-// fnums reads an array of numbers into dst; ok is false for anything else.
-func fnums(s *scan, dst []float64) ([]float64, bool) {
-	if s.peek() != '[' {
-		return dst, false
-	}
-	s.i++
-	if s.peek() == ']' {
-		s.i++
-		return dst, true
+// numPairs reads two arrays of numbers (p and c at '[') side by side into w.fa and w.fb; ok is
+// false for anything but two arrays of numbers of one length. Reading both in one loop, with the
+// positions in registers, gives the CPU two independent chains of "where the next number starts".
+func (w *walker) numPairs(p, c *scan) bool {
+	pb, cb := p.b, c.b
+	i, j := skipSpace(pb, p.i+1), skipSpace(cb, c.i+1)
+	fa, fb := w.fa[:0], w.fb[:0]
+	defer func() { w.fa, w.fb = fa, fb }()
+	if i < len(pb) && j < len(cb) && pb[i] == ']' && cb[j] == ']' {
+		p.i, c.i = i+1, j+1
+		return true
 	}
 	for {
-		s.ws()
-		_, f, ok := s.number()
-		if !ok {
-			return dst, false
+		f, ei, ok1 := numberAt(pb, i)
+		g, ej, ok2 := numberAt(cb, j)
+		if !ok1 || !ok2 {
+			return false
 		}
-		dst = append(dst, f)
-		switch s.peek() {
+		fa, fb = append(fa, f), append(fb, g)
+		i, j = skipSpace(pb, ei), skipSpace(cb, ej)
+		if i >= len(pb) || j >= len(cb) || pb[i] != cb[j] {
+			return false
+		}
+		switch pb[i] {
 		case ',':
-			s.i++
+			i, j = skipSpace(pb, i+1), skipSpace(cb, j+1)
 		case ']':
-			s.i++
-			return dst, true
+			p.i, c.i = i+1, j+1
+			return true
 		default:
-			return dst, false
+			return false
 		}
 	}
+}
+
+// skipSpace returns where the JSON white space at b[i:] ends.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && b[i] <= ' ' && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
+		i++
+	}
+	return i
 }
 
 // frule applies a rule on the fast path.
@@ -528,25 +583,24 @@ func (w *walker) fvector(r *compiledRule, p, c *scan, depth int) bool {
 		}
 	}
 	p.i, c.i = ps, cs
-	var ok1, ok2 bool
-	w.fa, ok1 = fnums(p, w.fa[:0])
-	w.fb, ok2 = fnums(c, w.fb[:0])
-	if !ok1 || !ok2 || len(w.fa) != len(w.fb) {
-		return false
-	}
-	if len(w.fa) == 0 {
+	return w.numPairs(p, c) && w.vectorAgrees(r, w.fa, w.fb)
+}
+
+// vectorAgrees applies argmax, topk or cosine to two score vectors of one length.
+func (w *walker) vectorAgrees(r *compiledRule, a, b []float64) bool {
+	if len(a) == 0 {
 		return true
 	}
 	switch r.mode {
 	case modeArgmax:
-		return argmax(w.fa) == argmax(w.fb)
+		return argmax(a) == argmax(b)
 	case modeTopK:
-		k := min(r.K, len(w.fa))
-		w.ia = topK(w.ia[:0], w.fa, k)
-		w.ib = topK(w.ib[:0], w.fb, k)
+		k := min(r.K, len(a))
+		w.ia = topK(w.ia[:0], a, k)
+		w.ib = topK(w.ib[:0], b, k)
 		overlap, jaccard := topKAgreement(w.ia, w.ib, k)
 		return overlap >= r.MinOverlap && jaccard >= r.MinJaccard
 	default:
-		return cosine(w.fa, w.fb) >= r.MinSimilarity
+		return cosine(a, b) >= r.MinSimilarity
 	}
 }

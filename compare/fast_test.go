@@ -19,6 +19,53 @@ var fastOptions = []Options{
 		{Path: "predictions[*].tags", Mode: "set"},
 		{Path: "predictions[*].exact", Mode: "exact"},
 	}},
+	{Format: FormatKServeV2, Tolerance: Tolerance{Abs: 1e-3}},
+	{Ignore: []string{"outputs.debug"}, Rules: []Rule{
+		{Path: "outputs.probs", Mode: "argmax"},
+		{Path: "outputs.top", Mode: "topk", K: 2, MinOverlap: 1},
+		{Path: "outputs.emb", Mode: "cosine", MinSimilarity: 0.99},
+		{Path: "outputs.exact", Mode: "exact"},
+		{Path: "outputs.loose", Mode: "tolerance", Abs: 0.5},
+		{Path: "outputs.label", Mode: "label"},
+		{Path: "outputs.skip", Mode: "ignore"},
+	}},
+	{Format: FormatKServeV2, Rules: []Rule{{Path: "outputs.*", Mode: "argmax"}, {Path: "outputs.probs[0]", Mode: "ignore"}}},
+}
+
+// v2Pairs are kserve-v2 answer pairs for the differential test: the fast path's cases, and each
+// way it gives up.
+var v2Pairs = [][2]string{
+	{`{"model_name":"m","id":"1","outputs":[{"name":"probs","datatype":"FP32","shape":[2,3],"data":[0.1,0.7,0.2,0.5,0.3,0.2]}]}`,
+		`{"model_name":"m-2","id":"2","outputs":[{"name":"probs","datatype":"FP32","shape":[2,3],"data":[0.2,0.6,0.2,0.6,0.2,0.2]}]}`},
+	{`{"outputs":[{"name":"probs","datatype":"FP32","shape":[2,3],"data":[0.1,0.7,0.2,0.5,0.3,0.2]}]}`,
+		`{"outputs":[{"name":"probs","datatype":"FP32","shape":[2,3],"data":[0.1,0.2,0.7,0.5,0.3,0.2]}]}`},
+	{`{"outputs":[{"name":"probs","datatype":"FP32","shape":[3],"data":[0.1,0.7,0.2]},{"name":"label","datatype":"INT64","shape":[1],"data":[1]}]}`,
+		`{"outputs":[{"name":"probs","datatype":"FP32","shape":[3],"data":[0.1,0.7,0.2]},{"name":"label","datatype":"INT64","shape":[1],"data":[1]}]}`},
+	{`{"outputs":[{"name":"top","shape":[1,3],"datatype":"FP32","data":[0.5,0.4,0.1]},{"name":"emb","shape":[2,2],"datatype":"FP32","data":[1,0,0,1]}]}`,
+		`{"outputs":[{"name":"top","shape":[1,3],"datatype":"FP32","data":[0.4,0.5,0.1]},{"name":"emb","shape":[2,2],"datatype":"FP32","data":[1,0.01,0,1]}]}`},
+	{`{"outputs":[{"name":"exact","shape":[2],"datatype":"INT64","data":[9007199254740993,1]},{"name":"loose","shape":[2],"datatype":"FP32","data":[1,2]}]}`,
+		`{"outputs":[{"name":"exact","shape":[2],"datatype":"INT64","data":[9007199254740992,1]},{"name":"loose","shape":[2],"datatype":"FP32","data":[1.4,2]}]}`},
+	{`{"outputs":[{"name":"debug","shape":[1],"datatype":"BYTES","data":["a"]},{"name":"skip","shape":[2],"data":[1,2]},{"name":"s","shape":[2],"datatype":"BYTES","data":["x","y"]}]}`,
+		`{"outputs":[{"name":"debug","shape":[1],"datatype":"BYTES","data":["b"]},{"name":"skip","shape":[2],"data":[3,4]},{"name":"s","shape":[2],"datatype":"BYTES","data":["x","y"]}]}`},
+	{`{"outputs":[{"name":"a","shape":[2],"data":[1,2]},{"name":"b","shape":[1],"data":[3]}]}`,
+		`{"outputs":[{"name":"b","shape":[1],"data":[3]},{"name":"a","shape":[2],"data":[1,2]}]}`},
+	{`{"outputs":[{"name":"a","shape":[2],"data":[1,2]}]}`, `{"outputs":[{"name":"a","shape":[1,2],"data":[1,2]}]}`},
+	{`{"outputs":[{"name":"a","shape":[3],"data":[1,2]}]}`, `{"outputs":[{"name":"a","shape":[3],"data":[1,2]}]}`},
+	{`{"outputs":[{"name":"a","shape":[2,2],"data":[[1,2],[3,4]]}]}`, `{"outputs":[{"name":"a","shape":[2,2],"data":[[1,2],[3,4]]}]}`},
+	{`{"outputs":[{"name":"a","shape":[],"data":[5]}]}`, `{"outputs":[{"name":"a","shape":[],"data":[5]}]}`},
+	{`{"outputs":[{"name":"a","shape":[0],"data":[]}]}`, `{"outputs":[{"name":"a","shape":[0],"data":[]}]}`},
+	{`{"outputs":[{"data":[1],"name":"a","shape":[1]}]}`, `{"outputs":[{"data":[1],"name":"a","shape":[1]}]}`},
+	{`{"outputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]}`, `{"outputs":[{"name":"a","datatype":"FP32","shape":[1],"parameters":{"binary_data_size":4}}]}`},
+	{`{"outputs":[{"name":"a","shape":[1],"data":[1],"name":"b"}]}`, `{"outputs":[{"name":"a","shape":[1],"data":[1],"name":"b"}]}`},
+	{`{"outputs":[{"name":"a","shape":[1],"data":[1]}],"extra":[1,2]}`, `{"outputs":[{"name":"a","shape":[1],"data":[1]}],"extra":[1,2]}`},
+	{`{"outputs":[{"x":1},{"name":"a","shape":[1],"data":[1]}]}`, `{"outputs":[{"x":1},{"name":"a","shape":[1],"data":[1]}]}`},
+	{`{"model_name":"m","outputs":[1,2]}`, `{"model_name":"m","outputs":[1,2]}`},
+	{`{"outputs":[1,2]}`, `{"outputs":[1,2]}`},
+	{`{"outputs":[]}`, `{"outputs":[]}`},
+	{`{"outputs":[{"name":"probs","shape":[2,3],"data":[0.1,0.7,0.2,0.5,0.3,0.2]}],"model_version":"1"}`,
+		`{"model_version":"2","outputs":[{"name":"probs","shape":[2,3],"data":[0.1,0.7,0.2,0.5,0.3,0.2]}]}`},
+	{`{"outputs":[{"name":"probs","shape":[1,2],"data":["a","b"]}]}`, `{"outputs":[{"name":"probs","shape":[1,2],"data":["a","b"]}]}`},
+	{`{"outputs":[{"name":"n\u0061","shape":[1],"data":[1]}]}`, `{"outputs":[{"name":"na","shape":[1],"data":[1]}]}`},
 }
 
 // checkFast compares the fast path with the full one: whenever the fast path agrees, the full
@@ -45,7 +92,12 @@ func TestFastPathMatches(t *testing.T) {
 		checkFast(t, []byte(s[0]), []byte(s[1]))
 		checkFast(t, []byte(s[0]), []byte(s[0]))
 	}
-	for _, name := range []string{"tfserving_predict_row", "tfserving_predict_objects", "tfserving_classify", "tfserving_nan", "kserve_v1", "mlflow_columns", "openai_chat", "openai_completions", "openai_embeddings", "json"} {
+	for _, s := range v2Pairs {
+		checkFast(t, []byte(s[0]), []byte(s[1]))
+		checkFast(t, []byte(s[0]), []byte(s[0]))
+		checkFast(t, []byte(s[1]), []byte(s[1]))
+	}
+	for _, name := range []string{"tfserving_predict_row", "tfserving_predict_objects", "tfserving_classify", "tfserving_nan", "kserve_v1", "kserve_v2", "mlserver", "mlflow_columns", "openai_chat", "openai_completions", "openai_embeddings", "json"} {
 		p, c := loadGolden(t, name, "primary").Body, loadGolden(t, name, "candidate").Body
 		checkFast(t, p, c)
 		checkFast(t, p, p)
@@ -81,7 +133,11 @@ func FuzzFastPath(f *testing.F) {
 		f.Add([]byte(s[0]), []byte(s[1]))
 		f.Add([]byte(s[0]), []byte(s[0]))
 	}
+	for _, s := range v2Pairs {
+		f.Add([]byte(s[0]), []byte(s[1]))
+	}
 	f.Add(typical1KB(0), typical1KB(2e-6))
+	f.Add(typicalV2(0), typicalV2(2e-6))
 	f.Fuzz(func(t *testing.T, p, q []byte) {
 		checkFast(t, p, q)
 		checkFast(t, p, p)
@@ -99,5 +155,17 @@ func TestFastPathTaken(t *testing.T) {
 	w.reset(c)
 	if _, _, ok := w.fast(typical1KB(0), flipped1KB(), FormatAuto); ok {
 		t.Fatal("fast path agrees with a flipped answer")
+	}
+
+	c, err := New(Options{Tolerance: Tolerance{Abs: 1e-6, Rel: 1e-4}, Rules: []Rule{{Path: "outputs.probabilities", Mode: "argmax"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, asked := range []string{FormatAuto, FormatKServeV2} {
+		w.reset(c)
+		format, units, ok := w.fast(typicalV2(0), typicalV2(2e-6), asked)
+		if !ok || format != FormatKServeV2 || units != 8 {
+			t.Fatalf("fast path on the typical kserve-v2 answer (%s): %v %s %d", asked, ok, format, units)
+		}
 	}
 }

@@ -51,14 +51,14 @@ func (s *scan) str() (raw []byte, esc, ok bool) {
 		return nil, false, false
 	}
 	start := s.i + 1
-	// Keys and labels are short: a byte loop beats two IndexByte calls up to 16 bytes or so.
-	for j := start; j < len(s.b) && j < start+16; j++ {
-		switch s.b[j] {
-		case '"':
-			s.i = j + 1
-			return s.b[start:j], false, true
-		case '\\':
-			return s.strEsc(start)
+	// Keys and labels are short: 8 bytes at a time beats two IndexByte calls up to 16 bytes or so.
+	for j := start; j+8 <= len(s.b) && j < start+16; j += 8 {
+		if k := quoteOrEscape(binary.LittleEndian.Uint64(s.b[j:])); k < 8 {
+			if s.b[j+k] == '\\' {
+				return s.strEsc(start)
+			}
+			s.i = j + k + 1
+			return s.b[start : j+k], false, true
 		}
 	}
 	if q := bytes.IndexByte(s.b[start:], '"'); q >= 0 && bytes.IndexByte(s.b[start:start+q], '\\') < 0 {
@@ -66,6 +66,16 @@ func (s *scan) str() (raw []byte, esc, ok bool) {
 		return s.b[start : start+q], false, true
 	}
 	return s.strEsc(start)
+}
+
+// quoteOrEscape returns the index of the first '"' or '\\' among the 8 bytes of x (little endian),
+// or 8: a byte equal to c makes x^c's byte zero, and v-0x01..&^v&0x80.. marks the first zero byte
+// exactly (bytes above it may be marked wrongly, which the lowest mark ignores).
+func quoteOrEscape(x uint64) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, e := x^('"'*ones), x^('\\'*ones)
+	m := ((q - ones) &^ q & highs) | ((e - ones) &^ e & highs)
+	return bits.TrailingZeros64(m) >> 3
 }
 
 // strEsc reads a string from its content at start, escapes and all.
@@ -137,18 +147,30 @@ func eightDigits(x uint64) (n int, v uint64) {
 	return n, v
 }
 
-// number reads a number token as JSON's grammar writes it (no NaN, Infinity, 00, +1) and its
-// value: exactly rounded by one multiplication or division when the mantissa and the power of ten
-// are exact in float64 (Clinger's fast path), else by fastfloat.Parse like fastjson does.
+// number reads a number token at s.i (see numberAt) and steps past it.
 func (s *scan) number() (tok []byte, f float64, ok bool) {
-	b, i := s.b, s.i
+	f, end, ok := numberAt(s.b, s.i)
+	if !ok {
+		return nil, 0, false
+	}
+	tok = s.b[s.i:end]
+	s.i = end
+	return tok, f, true
+}
+
+// numberAt reads the number token at b[i:] as JSON's grammar writes it (no NaN, Infinity, 00, +1)
+// and returns its value and where it ends: exactly rounded by one multiplication or division when
+// the mantissa and the power of ten are exact in float64 (Clinger's fast path), else by
+// fastfloat.Parse like fastjson does. It works on its arguments alone, so that a loop over many
+// numbers keeps its position in a register.
+func numberAt(b []byte, i int) (f float64, end int, ok bool) {
 	start := i
 	neg := i < len(b) && b[i] == '-'
 	if neg {
 		i++
 	}
 	if i >= len(b) {
-		return nil, 0, false
+		return 0, start, false
 	}
 	// mant holds the digits while it is below 1e11 (see digits); a longer mantissa (big) goes to
 	// fastfloat.
@@ -160,18 +182,28 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 	case b[i] >= '1' && b[i] <= '9':
 		i, mant, _, big = digits(b, i, 0)
 	default:
-		return nil, 0, false
+		return 0, start, false
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || !isDigit(b[i]) {
-			return nil, 0, false
+			return 0, start, false
 		}
 		var n int
-		var fracBig bool
-		i, mant, n, fracBig = digits(b, i, mant)
+		if i+8 <= len(b) && mant < 1e11 {
+			// The common fraction, up to 7 digits, in one word (digits' first round, inline).
+			var v uint64
+			if n, v = eightDigits(binary.LittleEndian.Uint64(b[i:])); n < 8 {
+				i += n
+				mant = mant*pow10u[n] + v
+			}
+		}
+		if n == 0 || n == 8 {
+			var fracBig bool
+			i, mant, n, fracBig = digits(b, i, mant)
+			big = big || fracBig
+		}
 		exp -= n
-		big = big || fracBig
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
@@ -181,7 +213,7 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 			i++
 		}
 		if i >= len(b) || !isDigit(b[i]) {
-			return nil, 0, false
+			return 0, start, false
 		}
 		e := 0
 		for i < len(b) && isDigit(b[i]) {
@@ -195,8 +227,6 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 		}
 		exp += e
 	}
-	s.i = i
-	tok = b[start:i]
 	if !big && mant < 1<<53 && exp >= -22 && exp <= 22 {
 		f = float64(mant)
 		if exp >= 0 {
@@ -207,13 +237,13 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 		if neg {
 			f = -f
 		}
-		return tok, f, true
+		return f, i, true
 	}
-	v, err := fastfloat.Parse(b2s(tok))
+	v, err := fastfloat.Parse(b2s(b[start:i]))
 	if err != nil {
-		return nil, 0, false
+		return 0, start, false
 	}
-	return tok, v, true
+	return v, i, true
 }
 
 // lit reads true, false or null.

@@ -3,6 +3,7 @@ package compare
 import (
 	"math"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fastjson/fastfloat"
@@ -33,6 +34,29 @@ func FuzzNumber(f *testing.F) {
 		ff, _ := fastfloat.Parse(s)
 		if math.Float64bits(got) != math.Float64bits(want) && math.Float64bits(got) != math.Float64bits(ff) && !(got == 0 && want == 0) {
 			t.Fatalf("%q = %v, want %v (fastfloat %v)", s, got, want, ff)
+		}
+	})
+}
+
+// FuzzStr holds str (8 bytes at a time up to 16, then IndexByte) to the byte-by-byte strEsc, with
+// the string's end at every distance from the end of the body.
+func FuzzStr(f *testing.F) {
+	for _, s := range []string{`"a"`, `""`, `"probabilities"`, `"class-9",1`, `"0123456789abcdef"`, `"0123456789abcdefg"`, `"a\"b"`, `"\\"`, `"abc`, "\"\x80\xff\"", `"ab\u00e9"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if len(s) == 0 || s[0] != '"' {
+			return
+		}
+		for pad := range 10 {
+			b := []byte(s + strings.Repeat(" ", pad))
+			got := scan{b: b}
+			raw, esc, ok := got.str()
+			want := scan{b: b}
+			wraw, wesc, wok := want.strEsc(1)
+			if ok != wok || esc != wesc || string(raw) != string(wraw) || got.i != want.i {
+				t.Fatalf("%q: str = %q %v %v at %d, strEsc = %q %v %v at %d", b, raw, esc, ok, got.i, wraw, wesc, wok, want.i)
+			}
 		}
 	})
 }

@@ -200,8 +200,11 @@ func (w *walker) badUnits() int {
 	return n
 }
 
+// depthBit is the bit of a path or stack of n segments in Comparator.ruleDepths and ignoreDepths.
+func depthBit(n int) uint64 { return 1 << min(n, 63) }
+
 func (w *walker) ignored() bool {
-	if len(w.stack) == 0 {
+	if len(w.stack) == 0 || w.c.ignoreDepths&depthBit(len(w.stack)) == 0 {
 		return false
 	}
 	for _, p := range w.c.ignore {
@@ -213,7 +216,7 @@ func (w *walker) ignored() bool {
 }
 
 func (w *walker) ruleAt() *compiledRule {
-	if len(w.stack) == 0 {
+	if len(w.stack) == 0 || w.c.ruleDepths&depthBit(len(w.stack)) == 0 {
 		return nil
 	}
 	for i := range w.c.rules {
