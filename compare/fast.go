@@ -19,6 +19,9 @@ const fastMaxDepth = fastjson.MaxDepth - 2
 
 var trackedKeys = [...]string{"outputs", "choices", "object", "data", "predictions", "result", "results"}
 
+// formatSpec.unitKeys has a bit per tracked key: a ninth key would not compile here.
+const _ = uint8(1 << (len(trackedKeys) - 1))
+
 func trackedKey(k string) int {
 	for i, t := range trackedKeys {
 		if k == t {
@@ -137,10 +140,10 @@ func (d *detection) unitsOf(format string) int {
 	if format == FormatKServeV2 {
 		return max(d.units[trackedKey("outputs")], 1)
 	}
-	units := specs[format].units
+	keys := specs[format].unitKeys
 	n := 0
-	for i, k := range trackedKeys {
-		if contains(units, k) {
+	for i := range trackedKeys {
+		if keys&(1<<i) != 0 {
 			n = max(n, d.units[i])
 		}
 	}
@@ -360,8 +363,16 @@ func nextKey(s *scan) ([]byte, bool) {
 
 // keyPair reads the next object key on both sides.
 func keyPair(p, c *scan) (pk, ck []byte, ok bool) {
+	p.ws()
+	start := p.i
 	if pk, ok = nextKey(p); !ok {
 		return nil, nil, false
+	}
+	// The candidate usually writes the same key: compare its bytes (key and colon) in place rather
+	// than scan them. pk has no escapes, so the same bytes end the candidate's key at the same quote.
+	c.ws()
+	if c.same(p.b[start:p.i]) {
+		return pk, pk, true
 	}
 	ck, ok = nextKey(c)
 	return pk, ck, ok
@@ -451,10 +462,10 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			}
 		}
 	case '"':
-		pr, _, ok1 := p.str()
-		cr, _, ok2 := c.str()
 		// Equal raw texts are equal strings; different ones (escapes) are left to the full path.
-		return ok1 && ok2 && bytes.Equal(pr, cr)
+		start := p.i
+		_, _, ok := p.str()
+		return ok && c.same(p.b[start:p.i])
 	case 't', 'f', 'n':
 		pl, ok1 := p.lit()
 		cl, ok2 := c.lit()
@@ -466,8 +477,16 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			return false
 		}
 		pn, a, ok1 := p.number()
+		if !ok1 {
+			return false
+		}
+		// The same text is the same number (when the candidate's token ends there too).
+		if end := c.i + len(pn); end <= len(c.b) && string(c.b[c.i:end]) == string(pn) && (end == len(c.b) || !isNumberByte(c.b[end])) {
+			c.i = end
+			return true
+		}
 		cn, b, ok2 := c.number()
-		return ok1 && ok2 && (bytes.Equal(pn, cn) || (w.tol.equal(a, b) && !intsDiffer(pn, cn, w.tol)))
+		return ok2 && (bytes.Equal(pn, cn) || (w.tol.equal(a, b) && !intsDiffer(pn, cn, w.tol)))
 	}
 }
 

@@ -123,6 +123,10 @@ func TestFastPathMatches(t *testing.T) {
 		{`{"id":1,"data":[[1,2],[3]],"object":"list"}`, `{"id":2,"data":[[1,2],[3]],"object":"list"}`},
 		{`{"predictions":[1,2],"outputs":{"a":[1,2,3]}}`, `{"predictions":[1,2],"outputs":{"a":[1,2,3]}}`},
 		{`{"x":{"id":1}}`, `{"x":{"id":2}}`},
+		{`{"a":1,"b":"x"}`, `{"a":11,"b":"x"}`},
+		{`{"a":1.5,"b":"x"}`, `{"a":1.50,"b":"xy"}`},
+		{`{"a":1, "b" :2}`, `{"a":1, "b" :2}`},
+		{`{"a":1,"b":2}`, `{"a":1,"bb":2}`},
 	} {
 		checkFast(t, []byte(s[0]), []byte(s[1]))
 	}

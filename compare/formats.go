@@ -14,6 +14,19 @@ import (
 type formatSpec struct {
 	units   []string
 	ignored []string
+
+	unitKeys uint8 // bit i: trackedKeys[i] is in units (set by init, for the fast path)
+}
+
+func init() {
+	for format, spec := range specs {
+		for i, k := range trackedKeys {
+			if contains(spec.units, k) {
+				spec.unitKeys |= 1 << i
+			}
+		}
+		specs[format] = spec
+	}
 }
 
 var specs = map[string]formatSpec{

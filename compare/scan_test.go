@@ -16,6 +16,12 @@ func FuzzNumber(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		sc := scan{b: []byte(s)}
 		tok, got, ok := sc.number()
+		// With bytes after it (numberAt's one-word shapes need room to load), the same token and value.
+		padded := scan{b: []byte(s + ",          ")}
+		ptok, pgot, pok := padded.number()
+		if pok != ok || string(ptok) != string(tok) || math.Float64bits(pgot) != math.Float64bits(got) {
+			t.Fatalf("%q: alone %q %v %v, followed by more %q %v %v", s, tok, got, ok, ptok, pgot, pok)
+		}
 		if !ok || len(tok) != len(s) {
 			if ok && validNumber(tok) == false {
 				t.Fatalf("%q: token %q accepted but invalid", s, tok)
