@@ -745,3 +745,26 @@ func TestCompareDoesNotKeepBodies(t *testing.T) {
 		t.Errorf("diffs changed after reuse: %s", got)
 	}
 }
+
+func TestArgmax(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, c := range []struct {
+		v    []float64
+		want int
+	}{
+		{nil, 0},
+		{[]float64{0.1}, 0},
+		{[]float64{0.1, 0.7, 0.2}, 1},
+		{[]float64{0.5, 0.5}, 0}, // the first on ties
+		{[]float64{nan, 1}, 1},   // NaN ranks lowest
+		{[]float64{1, nan, 2}, 2},
+		{[]float64{nan, nan}, 0},
+		{[]float64{nan, -inf}, 1},
+		{[]float64{-inf, nan, -inf}, 0},
+		{[]float64{-1, inf, inf}, 1},
+	} {
+		if got := argmax(c.v); got != c.want {
+			t.Errorf("argmax(%v) = %d, want %d", c.v, got, c.want)
+		}
+	}
+}

@@ -144,10 +144,13 @@ func less(a, b float64) bool {
 
 // argmax returns the index of the largest value (the first on ties; NaN ranks lowest).
 func argmax(v []float64) int {
-	best := 0
-	for i := 1; i < len(v); i++ {
-		if less(v[best], v[i]) {
-			best = i
+	if len(v) == 0 {
+		return 0
+	}
+	best, m := 0, v[0]
+	for i, x := range v[1:] {
+		if x > m || (m != m && x == x) { // less(m, x), with the maximum kept in a register
+			best, m = i+1, x
 		}
 	}
 	return best
