@@ -503,10 +503,15 @@ func (w *walker) numPairs(p, c *scan) bool {
 		return true
 	}
 	for {
-		f, ei, ok1 := numberAt(pb, i)
-		g, ej, ok2 := numberAt(cb, j)
+		f, ei, ok1 := shortAt(pb, i)
+		g, ej, ok2 := shortAt(cb, j)
 		if !ok1 || !ok2 {
-			return false
+			if f, ei, ok1 = numberAt(pb, i); !ok1 {
+				return false
+			}
+			if g, ej, ok2 = numberAt(cb, j); !ok2 {
+				return false
+			}
 		}
 		fa, fb = append(fa, f), append(fb, g)
 		i, j = skipSpace(pb, ei), skipSpace(cb, ej)

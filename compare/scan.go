@@ -164,14 +164,8 @@ func (s *scan) number() (tok []byte, f float64, ok bool) {
 // fastfloat.Parse like fastjson does. It works on its arguments alone, so that a loop over many
 // numbers keeps its position in a register.
 func numberAt(b []byte, i int) (f float64, end int, ok bool) {
-	// First the commonest shape in predictions, a digit, a point and up to 7 digits (probabilities,
-	// scores in [0, 10)), with one word read and no other branch.
-	if i+10 <= len(b) && b[i+1] == '.' && isDigit(b[i]) {
-		if n, v := eightDigits(binary.LittleEndian.Uint64(b[i+2:])); n > 0 && n < 8 {
-			if end = i + 2 + n; b[end] != 'e' && b[end] != 'E' {
-				return float64(uint64(b[i]-'0')*pow10u[n]+v) / pow10[n], end, true
-			}
-		}
+	if f, end, ok = shortAt(b, i); ok {
+		return f, end, ok
 	}
 	start := i
 	neg := i < len(b) && b[i] == '-'
@@ -267,6 +261,24 @@ func (s *scan) same(tok []byte) bool {
 // isNumberByte reports a byte that may continue a number token.
 func isNumberByte(c byte) bool {
 	return isDigit(c) || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+}
+
+// shortAt reads the commonest shape of number in predictions, a digit, a point and up to 7 digits
+// (probabilities, scores in [0, 10)), with one word read; ok is false for any other shape, and
+// near the end of b. A leaf with a small frame: loops over numbers call it before numberAt.
+func shortAt(b []byte, i int) (f float64, end int, ok bool) {
+	if i < 0 || i+10 > len(b) {
+		return 0, i, false
+	}
+	w := b[i : i+10] // one bounds check for all the reads below
+	if w[1] != '.' || !isDigit(w[0]) {
+		return 0, i, false
+	}
+	n, v := eightDigits(binary.LittleEndian.Uint64(w[2:]))
+	if n == 0 || n >= 8 || w[2+n] == 'e' || w[2+n] == 'E' {
+		return 0, i, false
+	}
+	return float64(uint64(w[0]-'0')*pow10u[n]+v) / pow10[n], i + 2 + n, true
 }
 
 // lit reads true, false or null.
