@@ -438,10 +438,18 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			}
 			return ok
 		}
+		// Elements no rule or ignored path can name (no path has their length) that are numbers
+		// compare without the path bookkeeping.
+		bare := depth+1 <= fastMaxDepth && (w.c.ruleDepths|w.c.ignoreDepths)&depthBit(len(w.stack)+1) == 0
 		for {
-			saved := w.enter(n)
-			ok := w.fvalue(p, c, depth+1)
-			w.leave(saved)
+			var ok bool
+			if pc := p.peek(); bare && (pc == '-' || isDigit(pc)) {
+				ok = w.numberPair(p, c)
+			} else {
+				saved := w.enter(n)
+				ok = w.fvalue(p, c, depth+1)
+				w.leave(saved)
+			}
 			n++
 			if !ok {
 				return false
@@ -476,18 +484,34 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 		if cc == '"' || cc == '{' || cc == '[' || cc == 't' || cc == 'f' || cc == 'n' || cc == 0 {
 			return false
 		}
-		pn, a, ok1 := p.number()
-		if !ok1 {
+		return w.numberPair(p, c)
+	}
+}
+
+// numberPair compares the numbers at p and c (both past white space) within the current tolerance.
+func (w *walker) numberPair(p, c *scan) bool {
+	pb, cb, i, j := p.b, c.b, p.i, c.i
+	a, pe, ok := shortAt(pb, i)
+	if !ok {
+		if a, pe, ok = numberAt(pb, i); !ok {
 			return false
 		}
-		// The same text is the same number (when the candidate's token ends there too).
-		if end := c.i + len(pn); end <= len(c.b) && string(c.b[c.i:end]) == string(pn) && (end == len(c.b) || !isNumberByte(c.b[end])) {
-			c.i = end
-			return true
-		}
-		cn, b, ok2 := c.number()
-		return ok2 && (bytes.Equal(pn, cn) || (w.tol.equal(a, b) && !intsDiffer(pn, cn, w.tol)))
 	}
+	pn := pb[i:pe]
+	// The same text is the same number (when the candidate's token ends there too).
+	if ce := j + len(pn); ce <= len(cb) && string(cb[j:ce]) == string(pn) && (ce == len(cb) || !isNumberByte(cb[ce])) {
+		p.i, c.i = pe, ce
+		return true
+	}
+	b, ce, ok := shortAt(cb, j)
+	if !ok {
+		if b, ce, ok = numberAt(cb, j); !ok {
+			return false
+		}
+	}
+	cn := cb[j:ce]
+	p.i, c.i = pe, ce
+	return bytes.Equal(pn, cn) || (w.tol.equal(a, b) && !intsDiffer(pn, cn, w.tol))
 }
 
 // numPairs reads two arrays of numbers (p and c at '[') side by side into w.fa and w.fb; ok is
