@@ -207,6 +207,9 @@ func New(opts Options) (*Comparator, error) {
 	}
 	for i, p := range opts.Ignore {
 		pat, err := parsePath(p)
+		if err == nil {
+			err = checkPattern(c.format, p, pat)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("ignore[%d]: %w", i, err)
 		}
@@ -215,6 +218,9 @@ func New(opts Options) (*Comparator, error) {
 	}
 	for i, r := range opts.Rules {
 		cr, err := compileRule(r)
+		if err == nil {
+			err = checkPattern(c.format, r.Path, cr.pat)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("rules[%d]: %w", i, err)
 		}

@@ -39,6 +39,32 @@ func TestOutcomeString(t *testing.T) {
 	}
 }
 
+func TestCheckPath(t *testing.T) {
+	for _, c := range []struct {
+		format, path string
+		ok           bool
+	}{
+		{FormatKServeV2, "outputs.scores", true},
+		{FormatKServeV2, "outputs.scores[*]", true},
+		{FormatKServeV2, "outputs.*", true},
+		{FormatKServeV2, "outputs.scores[*][0]", true},
+		{FormatKServeV2, "model_name", true},
+		{FormatKServeV2, "outputs", true},
+		{FormatKServeV2, "outputs[*].data", false},
+		{FormatKServeV2, "outputs[1]", false},
+		{FormatKServeV2, "outputs.scores.data", false},
+		{FormatKServeV2, "outputs.*.shape", false},
+		{FormatKServeV2, "outputs.scores.parameters", false},
+		{FormatAuto, "outputs[*].data", true}, // TF Serving's outputs may be a list
+		{"", "outputs.scores.data", true},
+		{FormatTFServing, "outputs[", false},
+	} {
+		if err := CheckPath(c.format, c.path); (err == nil) != c.ok || (err != nil && !errors.Is(err, ErrBadPath)) {
+			t.Errorf("CheckPath(%q, %q) = %v, want ok %v", c.format, c.path, err, c.ok)
+		}
+	}
+}
+
 func TestNewErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -64,6 +90,9 @@ func TestNewErrors(t *testing.T) {
 		{"similarity above 1", Options{Rules: []Rule{{Path: "a", Mode: "cosine", MinSimilarity: 1.5}}}, ErrBadRule, "min_similarity"},
 		{"distance above 1", Options{Rules: []Rule{{Path: "a", Mode: "text", MaxDistance: 2}}}, ErrBadRule, "max_distance"},
 		{"mapping off label", Options{Rules: []Rule{{Path: "a", Mode: "exact", Mapping: map[string]string{"a": "b"}}}}, ErrBadRule, "mapping"},
+		{"kserve-v2 output by index", Options{Format: FormatKServeV2, Rules: []Rule{{Path: "outputs[*].data", Mode: "argmax"}}}, ErrBadPath, "named, not numbered"},
+		{"kserve-v2 ignore by index", Options{Format: FormatKServeV2, Ignore: []string{"outputs[0]"}}, ErrBadPath, "ignore[0]"},
+		{"kserve-v2 data below an output", Options{Format: FormatKServeV2, Rules: []Rule{{Path: "outputs.scores.data", Mode: "argmax"}}}, ErrBadPath, `no "data" below it`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

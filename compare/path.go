@@ -99,6 +99,37 @@ func parsePath(s string) (pattern, error) {
 	return out, nil
 }
 
+// CheckPath reports what is wrong with an ignore or rule path for answers of format (auto, or ""
+// for any): its syntax (ErrBadPath), and under kserve-v2 a path that can name nothing there
+// (ErrBadPath too). New runs the same checks; a config checker can run them before New.
+func CheckPath(format, path string) error {
+	pat, err := parsePath(path)
+	if err != nil {
+		return err
+	}
+	return checkPattern(format, path, pat)
+}
+
+// v2OutputKeys are the keys of a kserve-v2 output object, which its normalised view (outputs.NAME,
+// the output's data) does not have.
+var v2OutputKeys = []string{"name", "shape", "datatype", "data", "parameters"}
+
+// checkPattern finds paths that a format's normalised view can never match: kserve-v2 names its
+// outputs (outputs.NAME is the data of the output called NAME), so outputs[N] and
+// outputs.NAME.data name nothing.
+func checkPattern(format, path string, pat pattern) error {
+	if format != FormatKServeV2 || len(pat) < 2 || pat[0].kind != segKey || pat[0].key != "outputs" {
+		return nil
+	}
+	if k := pat[1].kind; k == segIndex || k == segAnyIndex {
+		return fmt.Errorf("%w %q: kserve-v2 outputs are named, not numbered: outputs.NAME is the data of the output called NAME (outputs.* is every output)", ErrBadPath, path)
+	}
+	if len(pat) > 2 && pat[2].kind == segKey && contains(v2OutputKeys, pat[2].key) {
+		return fmt.Errorf("%w %q: in kserve-v2 answers outputs.NAME is already the data of the output called NAME, with no %q below it", ErrBadPath, path, pat[2].key)
+	}
+	return nil
+}
+
 // match reports whether the concrete path stack is matched by p.
 func (p pattern) match(stack []seg) bool {
 	if len(p) != len(stack) {

@@ -17,18 +17,32 @@ import (
 
 // Load reads, parses, defaults and validates the config file at path. A config with problems
 // returns Errors naming each one as path:line:column.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
-	}
-	return Parse(path, data)
-}
+func Load(path string) (*Config, error) { return Checks{}.Load(path) }
 
 // Parse is Load for a config already in memory; name is used in error messages. On success every
 // defaulted field is filled in (see the field comments of Config). Otherwise the error is Errors,
 // listing every problem found with its line and column.
-func Parse(name string, data []byte) (cfg *Config, err error) {
+func Parse(name string, data []byte) (*Config, error) { return Checks{}.Parse(name, data) }
+
+// Checks are checks of values whose grammar another package owns. The program wires them in, so
+// that configs imports nothing of the project and still reports those problems with line and
+// column, from validate as from run. A nil check is skipped.
+type Checks struct {
+	// ComparePath checks a compare ignore or rule path for answers of format (compare.CheckPath).
+	ComparePath func(format, path string) error
+}
+
+// Load is the package's Load, with these checks added to validation.
+func (ch Checks) Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return ch.Parse(path, data)
+}
+
+// Parse is the package's Parse, with these checks added to validation.
+func (ch Checks) Parse(name string, data []byte) (cfg *Config, err error) {
 	root, perr := parseYAML(name, data)
 	if perr != nil {
 		return nil, Errors{perr}
@@ -42,7 +56,7 @@ func Parse(name string, data []byte) (cfg *Config, err error) {
 	// Validate even after decode errors, so that one run reports every problem; fields that failed
 	// to decode are left out of validation (d.bad).
 	setDefaults(cfg)
-	validate(cfg, d)
+	validate(cfg, d, ch)
 	if len(d.errs) > 0 {
 		return nil, d.errs.sorted()
 	}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,49 @@ func TestLoad(t *testing.T) {
 	_, err = Load(filepath.Join(t.TempDir(), "missing.yaml"))
 	if !errors.Is(err, os.ErrNotExist) || !strings.HasPrefix(err.Error(), "read config: ") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// Checks report a problem another package finds in a path where the path is written, next to the
+// config's own problems, and only for the fields they check.
+func TestChecks(t *testing.T) {
+	const cfg = `routes:
+  - name: r
+    match: {path_prefix: /}
+    primary: {url: "http://127.0.0.1:8000"}
+    compare:
+      format: kserve-v2
+      ignore: [fine, wrong.ignore]
+      rules:
+        - {path: wrong.rule, mode: argmax}
+        - {path: fine, mode: exact}
+`
+	var seen []string
+	ch := Checks{ComparePath: func(format, path string) error {
+		seen = append(seen, format+" "+path)
+		if strings.HasPrefix(path, "wrong") {
+			return errors.New("no such path")
+		}
+		return nil
+	}}
+	_, err := ch.Parse("c.yaml", []byte(cfg))
+	var es Errors
+	if !errors.As(err, &es) || len(es) != 2 {
+		t.Fatalf("Parse: %v, want two errors", err)
+	}
+	for i, want := range []string{
+		"c.yaml:7:22: routes[0].compare.ignore[1]: no such path",
+		"c.yaml:9:18: routes[0].compare.rules[0].path: no such path",
+	} {
+		if es[i].Error() != want {
+			t.Errorf("error %d: %q, want %q", i, es[i].Error(), want)
+		}
+	}
+	if want := []string{"kserve-v2 fine", "kserve-v2 wrong.ignore", "kserve-v2 wrong.rule", "kserve-v2 fine"}; !slices.Equal(seen, want) {
+		t.Errorf("checked %q, want %q", seen, want)
+	}
+	// Without checks (Parse), the same config loads.
+	if _, err := Parse("c.yaml", []byte(cfg)); err != nil {
+		t.Fatalf("Parse without checks: %v", err)
 	}
 }

@@ -13,8 +13,8 @@ import (
 )
 
 // validate checks a decoded and defaulted config, adding every problem to d.errs.
-func validate(c *Config, d *decoder) {
-	v := &validator{d: d}
+func validate(c *Config, d *decoder, ch Checks) {
+	v := &validator{d: d, checks: ch}
 	v.address("listen", c.Listen, true)
 	v.address("admin", c.Admin, true)
 	if c.Listen == c.Admin && !strings.HasSuffix(c.Listen, ":0") { // :0 picks a free port each time
@@ -165,6 +165,8 @@ func (v *validator) compare(c *Compare, f string) {
 	for i, p := range c.Ignore {
 		if strings.TrimSpace(p) == "" {
 			v.errorf(fmt.Sprintf("%s.ignore[%d]", f, i), "empty path")
+		} else {
+			v.comparePath(fmt.Sprintf("%s.ignore[%d]", f, i), c.Format, p)
 		}
 	}
 	v.notNegativeFloat(f+".tolerance.abs", *c.Tolerance.Abs)
@@ -173,6 +175,19 @@ func (v *validator) compare(c *Compare, f string) {
 	v.notNegative(f+".field_labels", c.FieldLabels)
 	for i := range c.Rules {
 		v.rule(&c.Rules[i], fmt.Sprintf("%s.rules[%d]", f, i))
+		if p := c.Rules[i].Path; strings.TrimSpace(p) != "" {
+			v.comparePath(fmt.Sprintf("%s.rules[%d].path", f, i), c.Format, p)
+		}
+	}
+}
+
+// comparePath runs the ComparePath check on a non-empty path.
+func (v *validator) comparePath(field, format, path string) {
+	if v.checks.ComparePath == nil {
+		return
+	}
+	if err := v.checks.ComparePath(format, path); err != nil {
+		v.errorf(field, "%v", err)
 	}
 }
 
@@ -362,7 +377,10 @@ func (v *validator) envName(f, name string) {
 }
 
 // validator reports problems at the node a field path came from.
-type validator struct{ d *decoder }
+type validator struct {
+	d      *decoder
+	checks Checks
+}
 
 // at finds the node for field, or for its nearest ancestor that was written in the file.
 func (v *validator) at(field string) *yaml.Node {

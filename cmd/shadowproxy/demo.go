@@ -21,7 +21,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/shadowproxy/shadowproxy/configs"
 	"github.com/shadowproxy/shadowproxy/tee"
 )
 
@@ -61,7 +60,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	}
 	defer candidate.close()
 
-	cfg, err := configs.Parse("demo.yaml", []byte(demoConfig(primary.url, candidate.url, *records)))
+	cfg, err := configChecks.Parse("demo.yaml", []byte(demoConfig(primary.url, candidate.url, *records)))
 	if err != nil {
 		return fmt.Errorf("demo config: %w", err)
 	}

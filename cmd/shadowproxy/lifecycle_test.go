@@ -18,6 +18,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
@@ -155,6 +156,11 @@ func TestValidateCommand(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("listen: \":8080\"\nroutes:\n  - name: a\n    primary: {url: \"ftp://x\"}\n    bogus: 1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// A path compare rejects is found by validate, where it is written (not first by run).
+	badPath := filepath.Join(dir, "badpath.yaml")
+	if err := os.WriteFile(badPath, []byte("routes:\n  - name: a\n    primary: {url: \"http://127.0.0.1:8501\"}\n    compare:\n      format: kserve-v2\n      rules: [{path: \"outputs[*].data\", mode: argmax}]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name     string
 		args     []string
@@ -163,6 +169,7 @@ func TestValidateCommand(t *testing.T) {
 	}{
 		{"good", []string{"validate", "-config", good}, 0, regexp.MustCompile(`1 route`)},
 		{"bad", []string{"validate", "-config", bad}, 1, regexp.MustCompile(`bad\.yaml:5:5: .*bogus`)},
+		{"bad path", []string{"validate", "-config", badPath}, 1, regexp.MustCompile(`badpath\.yaml:6:\d+: routes\[0\]\.compare\.rules\[0\]\.path: bad path "outputs\[\*\]\.data": kserve-v2 outputs are named`)},
 		{"missing", []string{"validate", "-config", filepath.Join(dir, "nope.yaml")}, 1, regexp.MustCompile(`nope\.yaml`)},
 		{"version", []string{"version"}, 0, regexp.MustCompile(`^shadowproxy `)},
 		{"unknown", []string{"frobnicate"}, 2, regexp.MustCompile(`unknown command`)},
@@ -311,5 +318,27 @@ sinks: {file: {path: %q}}
 		if _, ok := mirrored.Load(m); ok {
 			t.Errorf("%s was mirrored although the route lists no methods", m)
 		}
+	}
+}
+
+// Every shipped example passes validate with the checks run uses, and builds every route's
+// comparator: a config validate accepts is one run starts with.
+func TestExampleConfigsBuild(t *testing.T) {
+	files, err := filepath.Glob("../../configs/*.yaml")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("example configs: %v %v", files, err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			cfg, err := configChecks.Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rc := range cfg.Routes {
+				if _, err := compare.New(compareOptions(rc.Compare)); err != nil {
+					t.Errorf("route %s: %v", rc.Name, err)
+				}
+			}
+		})
 	}
 }

@@ -26,7 +26,7 @@ import (
 
 // serve runs the proxy until SIGTERM or SIGINT.
 func serve(path string, stderr io.Writer) error {
-	cfg, err := configs.Load(path)
+	cfg, err := configChecks.Load(path)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitCode(1)
@@ -179,7 +179,7 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 func (a *app) reload(why string) {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	cfg, err := configs.Load(a.path)
+	cfg, err := configChecks.Load(a.path)
 	if err != nil {
 		a.metrics.reloads.WithLabelValues("error").Inc()
 		a.log.Error("config reload rejected; the old config keeps serving", zap.String("trigger", why), zap.Error(err))
