@@ -518,38 +518,44 @@ func (w *walker) numberPair(p, c *scan) bool {
 // false for anything but two arrays of numbers of one length. Reading both in one loop, with the
 // positions in registers, gives the CPU two independent chains of "where the next number starts".
 func (w *walker) numPairs(p, c *scan) bool {
-	pb, cb := p.b, c.b
-	i, j := skipSpace(pb, p.i+1), skipSpace(cb, c.i+1)
-	fa, fb := w.fa[:0], w.fb[:0]
-	defer func() { w.fa, w.fb = fa, fb }()
+	fa, fb, i, j, ok := readPairs(p.b, c.b, p.i+1, c.i+1, w.fa[:0], w.fb[:0])
+	w.fa, w.fb = fa, fb
+	if ok {
+		p.i, c.i = i, j
+	}
+	return ok
+}
+
+// readPairs is numPairs' loop over pb and cb from i and j (just inside the brackets), with all its
+// state in registers; it returns where the arrays end.
+func readPairs(pb, cb []byte, i, j int, fa, fb []float64) (_, _ []float64, _, _ int, ok bool) {
+	i, j = skipSpace(pb, i), skipSpace(cb, j)
 	if i < len(pb) && j < len(cb) && pb[i] == ']' && cb[j] == ']' {
-		p.i, c.i = i+1, j+1
-		return true
+		return fa, fb, i + 1, j + 1, true
 	}
 	for {
 		f, ei, ok1 := shortAt(pb, i)
 		g, ej, ok2 := shortAt(cb, j)
 		if !ok1 || !ok2 {
 			if f, ei, ok1 = numberAt(pb, i); !ok1 {
-				return false
+				return fa, fb, i, j, false
 			}
 			if g, ej, ok2 = numberAt(cb, j); !ok2 {
-				return false
+				return fa, fb, i, j, false
 			}
 		}
 		fa, fb = append(fa, f), append(fb, g)
 		i, j = skipSpace(pb, ei), skipSpace(cb, ej)
 		if i >= len(pb) || j >= len(cb) || pb[i] != cb[j] {
-			return false
+			return fa, fb, i, j, false
 		}
 		switch pb[i] {
 		case ',':
 			i, j = skipSpace(pb, i+1), skipSpace(cb, j+1)
 		case ']':
-			p.i, c.i = i+1, j+1
-			return true
+			return fa, fb, i + 1, j + 1, true
 		default:
-			return false
+			return fa, fb, i, j, false
 		}
 	}
 }
