@@ -349,6 +349,18 @@ func openBoth(p, c *scan, closing byte) (empty, ok bool) {
 	return true, true
 }
 
+// sep steps both scanners past the separator after a value, which must be the same on both sides:
+// more reports a ',' (another member or element follows), ok a ',' or closing.
+func sep(p, c *scan, closing byte) (more, ok bool) {
+	pe, ce := p.peek(), c.peek()
+	if pe != ce || (pe != ',' && pe != closing) {
+		return false, false
+	}
+	p.i++
+	c.i++
+	return pe == ',', true
+}
+
 // nextKey reads an object key, up to and past its colon. Keys with escapes are left to the full path
 // (ok false).
 func nextKey(s *scan) ([]byte, bool) {
@@ -413,18 +425,8 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			if !ok {
 				return false
 			}
-			pe, ce := p.peek(), c.peek()
-			if pe != ce {
-				return false
-			}
-			p.i++
-			c.i++
-			switch pe {
-			case ',':
-			case '}':
-				return true
-			default:
-				return false
+			if more, ok := sep(p, c, '}'); !more {
+				return ok
 			}
 		}
 	case '[':
@@ -454,19 +456,11 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			if !ok {
 				return false
 			}
-			pe, ce := p.peek(), c.peek()
-			if pe != ce {
-				return false
-			}
-			p.i++
-			c.i++
-			switch pe {
-			case ',':
-			case ']':
-				w.noteLen(n, n)
-				return true
-			default:
-				return false
+			if more, ok := sep(p, c, ']'); !more {
+				if ok {
+					w.noteLen(n, n)
+				}
+				return ok
 			}
 		}
 	case '"':
@@ -575,10 +569,7 @@ func (w *walker) frule(r *compiledRule, p, c *scan, depth int) bool {
 		return p.skip(depth) && c.skip(depth)
 	case modeExact, modeTolerance:
 		saved := w.tol
-		w.tol = Tolerance{}
-		if r.mode == modeTolerance {
-			w.tol = Tolerance{Abs: r.Abs, Rel: r.Rel}
-		}
+		w.tol = r.tolerance()
 		ok := w.fstruct(p, c, depth)
 		w.tol = saved
 		return ok
@@ -617,21 +608,14 @@ func (w *walker) fvector(r *compiledRule, p, c *scan, depth int) bool {
 			if !ok {
 				return false
 			}
-			pe, ce := p.peek(), c.peek()
-			if pe != ce {
-				return false
-			}
-			p.i++
-			c.i++
-			switch pe {
-			case ',':
-				if p.peek() != '[' || c.peek() != '[' {
-					return false
+			more, ok := sep(p, c, ']')
+			if !more {
+				if ok {
+					w.noteLen(n, n)
 				}
-			case ']':
-				w.noteLen(n, n)
-				return true
-			default:
+				return ok
+			}
+			if p.peek() != '[' || c.peek() != '[' {
 				return false
 			}
 		}

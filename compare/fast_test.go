@@ -161,10 +161,7 @@ func TestFastPathTaken(t *testing.T) {
 		t.Fatal("fast path agrees with a flipped answer")
 	}
 
-	c, err := New(Options{Tolerance: Tolerance{Abs: 1e-6, Rel: 1e-4}, Rules: []Rule{{Path: "outputs.probabilities", Mode: "argmax"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c = benchComparatorV2(t)
 	for _, asked := range []string{FormatAuto, FormatKServeV2} {
 		w.reset(c)
 		format, units, ok := w.fast(typicalV2(0), typicalV2(2e-6), asked)

@@ -52,18 +52,8 @@ func (w *walker) foutputs(p, c *scan, d *detection) bool {
 		if first {
 			d.v2 = looksV2
 		}
-		pe, ce := p.peek(), c.peek()
-		if pe != ce {
-			return false
-		}
-		p.i++
-		c.i++
-		switch pe {
-		case ',':
-		case ']':
-			return true
-		default:
-			return false
+		if more, ok := sep(p, c, ']'); !more {
+			return ok
 		}
 	}
 }
@@ -124,19 +114,9 @@ func (w *walker) foutput(p, c *scan) (looksV2, ok bool) {
 				return false, false
 			}
 		}
-		pe, ce := p.peek(), c.peek()
-		if pe != ce {
-			return false, false
-		}
-		p.i++
-		c.i++
-		switch pe {
-		case ',':
-		case '}':
+		if more, ok := sep(p, c, '}'); !more {
 			// An output without JSON data (Triton's binary tensors) is the full path's.
-			return named && (typed || shaped), hasData || ignored
-		default:
-			return false, false
+			return named && (typed || shaped), ok && (hasData || ignored)
 		}
 	}
 }
@@ -192,10 +172,7 @@ func (w *walker) ftensor(p, c *scan) bool {
 		}
 	case r.mode == modeExact || r.mode == modeTolerance:
 		saved := w.tol
-		w.tol = Tolerance{}
-		if r.mode == modeTolerance {
-			w.tol = Tolerance{Abs: r.Abs, Rel: r.Rel}
-		}
+		w.tol = r.tolerance()
 		ok := w.fflat(p, c, n)
 		w.tol = saved
 		if !ok {
@@ -231,18 +208,8 @@ func (w *walker) fflat(p, c *scan, n int) bool {
 		if pc := p.peek(); pc == '[' || pc == '{' || pc == ']' || !w.fstruct(p, c, 3) {
 			return false // nested or empty data reads otherwise
 		}
-		pe, ce := p.peek(), c.peek()
-		if pe != ce {
-			return false
-		}
-		p.i++
-		c.i++
-		switch pe {
-		case ',':
-		case ']':
-			return count == n
-		default:
-			return false
+		if more, ok := sep(p, c, ']'); !more {
+			return ok && count == n
 		}
 	}
 }

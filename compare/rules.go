@@ -17,10 +17,7 @@ func (w *walker) apply(r *compiledRule, p, c node) {
 	case modeIgnore:
 	case modeExact, modeTolerance:
 		saved := w.tol
-		w.tol = Tolerance{}
-		if r.mode == modeTolerance {
-			w.tol = Tolerance{Abs: r.Abs, Rel: r.Rel}
-		}
+		w.tol = r.tolerance()
 		w.structural(p, c)
 		w.tol = saved
 	case modeArgmax, modeTopK, modeCosine:
@@ -32,6 +29,14 @@ func (w *walker) apply(r *compiledRule, p, c node) {
 	case modeSet:
 		w.set(r, p, c)
 	}
+}
+
+// tolerance is the tolerance an exact or tolerance rule compares numbers within.
+func (r *compiledRule) tolerance() Tolerance {
+	if r.mode == modeTolerance {
+		return Tolerance{Abs: r.Abs, Rel: r.Rel}
+	}
+	return Tolerance{}
 }
 
 // rows applies r to each element pair of two arrays (a batch under a vector or label rule).
