@@ -35,7 +35,7 @@ func intoTensor(pat pattern) bool {
 
 // foutputs compares two outputs lists, p and c at their '[', output by output.
 func (w *walker) foutputs(p, c *scan, d *detection) bool {
-	if w.c.tensorPaths {
+	if w.c.tensorPaths || c.peek() != '[' {
 		return false
 	}
 	if empty, ok := openBoth(p, c, ']'); empty || !ok {
