@@ -183,6 +183,9 @@ type Comparator struct {
 	// tensorPaths: an ignore or rule path reaches inside a kserve-v2 output's data, which the fast
 	// path does not follow.
 	tensorPaths bool
+	// indexPaths: an ignore or rule path names an index ([N]), so what a path decides may differ
+	// between the elements of an array.
+	indexPaths bool
 	// ruleDepths and ignoreDepths have bit n set when a rule or ignore path has n segments (a
 	// path matches only a stack of its own length; 63 stands for 63 or more).
 	ruleDepths, ignoreDepths uint64
@@ -215,6 +218,7 @@ func New(opts Options) (*Comparator, error) {
 		}
 		c.ignore = append(c.ignore, pat)
 		c.ignoreDepths |= depthBit(len(pat))
+		c.indexPaths = c.indexPaths || pat.hasIndex()
 	}
 	for i, r := range opts.Rules {
 		cr, err := compileRule(r)
@@ -226,6 +230,7 @@ func New(opts Options) (*Comparator, error) {
 		}
 		c.rules = append(c.rules, cr)
 		c.ruleDepths |= depthBit(len(cr.pat))
+		c.indexPaths = c.indexPaths || cr.pat.hasIndex()
 		c.tensorPaths = c.tensorPaths || intoTensor(cr.pat)
 	}
 	for _, pat := range c.ignore {

@@ -395,13 +395,92 @@ func (w *walker) fvalue(p, c *scan, depth int) bool {
 	if depth > fastMaxDepth {
 		return false
 	}
-	if w.ignored() {
-		return p.skip(depth) && c.skip(depth)
+	ignored := w.ignored()
+	var r *compiledRule
+	if !ignored {
+		r = w.ruleAt()
 	}
-	if r := w.ruleAt(); r != nil {
+	return w.fdecided(p, c, depth, ignored, r)
+}
+
+// fdecided is fvalue once the path's ignore and rule are known.
+func (w *walker) fdecided(p, c *scan, depth int, ignored bool, r *compiledRule) bool {
+	switch {
+	case ignored:
+		return p.skip(depth) && c.skip(depth)
+	case r != nil:
 		return w.frule(r, p, c, depth)
 	}
 	return w.fstruct(p, c, depth)
+}
+
+// siblingKeys remembers the keys of the objects of one array, with what the path decides for each
+// (ignored, rule), so that the next element's members are found by comparing bytes: the objects of
+// a batch of predictions repeat their keys. It is used only when no path names an index (then the
+// decisions do not depend on which element it is). tok is a key as written, quotes to colon, in the
+// primary's body.
+type siblingKeys struct {
+	armed bool
+	keys  []siblingKey
+}
+
+type siblingKey struct {
+	tok     []byte
+	key     string
+	ignored bool
+	rule    *compiledRule
+}
+
+// siblings returns the sibling keys of the objects at depth when an array is iterating over them.
+func (w *walker) siblings(depth int) *siblingKeys {
+	if depth < len(w.sib) && w.sib[depth].armed {
+		return &w.sib[depth]
+	}
+	return nil
+}
+
+// armSiblings starts remembering the keys of the objects at depth (an array's elements), or, with
+// on false, stops. It arms nothing when a path names an index.
+func (w *walker) armSiblings(depth int, on bool) {
+	if w.c.indexPaths || depth > fastMaxDepth {
+		return
+	}
+	for len(w.sib) <= depth {
+		w.sib = append(w.sib, siblingKeys{})
+	}
+	s := &w.sib[depth]
+	s.armed = on
+	clear(s.keys) // no references into this comparison's bodies outlive it
+	s.keys = s.keys[:0]
+}
+
+// knownKey steps both scanners past the k-th remembered key when both texts write it there.
+func (s *siblingKeys) knownKey(p, c *scan, k int) *siblingKey {
+	if s == nil || k >= len(s.keys) {
+		return nil
+	}
+	e := &s.keys[k]
+	p.ws()
+	c.ws()
+	if !p.same(e.tok) {
+		return nil
+	}
+	if !c.same(e.tok) {
+		p.i -= len(e.tok)
+		return nil
+	}
+	return e
+}
+
+// remember records the k-th key of an object.
+func (s *siblingKeys) remember(k int, e siblingKey) {
+	switch {
+	case s == nil:
+	case k < len(s.keys):
+		s.keys[k] = e
+	case k == len(s.keys):
+		s.keys = append(s.keys, e)
+	}
 }
 
 func (w *walker) fstruct(p, c *scan, depth int) bool {
@@ -414,13 +493,26 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 		if empty, ok := openBoth(p, c, '}'); empty || !ok {
 			return ok
 		}
-		for {
-			pk, ck, ok := keyPair(p, c)
-			if !ok || !bytes.Equal(pk, ck) {
-				return false
+		sib := w.siblings(depth)
+		for k := 0; ; k++ {
+			e := sib.knownKey(p, c, k) // a key an earlier element of the array had, decisions known
+			if e == nil {
+				p.ws()
+				start := p.i
+				pk, ck, ok := keyPair(p, c)
+				if !ok || !bytes.Equal(pk, ck) {
+					return false
+				}
+				e = &siblingKey{tok: p.b[start:p.i], key: b2s(pk)}
+				w.push(seg{kind: segKey, key: e.key})
+				if e.ignored = w.ignored(); !e.ignored {
+					e.rule = w.ruleAt()
+				}
+				sib.remember(k, *e)
+			} else {
+				w.push(seg{kind: segKey, key: e.key})
 			}
-			w.push(seg{kind: segKey, key: b2s(pk)})
-			ok = w.fvalue(p, c, depth+1)
+			ok := depth+1 <= fastMaxDepth && w.fdecided(p, c, depth+1, e.ignored, e.rule)
 			w.pop()
 			if !ok {
 				return false
@@ -433,36 +525,10 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 		if cc != '[' {
 			return false
 		}
-		n := 0
-		if empty, ok := openBoth(p, c, ']'); empty || !ok {
-			if empty && ok {
-				w.noteLen(0, 0)
-			}
-			return ok
-		}
-		// Elements no rule or ignored path can name (no path has their length) that are numbers
-		// compare without the path bookkeeping.
-		bare := depth+1 <= fastMaxDepth && (w.c.ruleDepths|w.c.ignoreDepths)&depthBit(len(w.stack)+1) == 0
-		for {
-			var ok bool
-			if pc := p.peek(); bare && (pc == '-' || isDigit(pc)) {
-				ok = w.numberPair(p, c)
-			} else {
-				saved := w.enter(n)
-				ok = w.fvalue(p, c, depth+1)
-				w.leave(saved)
-			}
-			n++
-			if !ok {
-				return false
-			}
-			if more, ok := sep(p, c, ']'); !more {
-				if ok {
-					w.noteLen(n, n)
-				}
-				return ok
-			}
-		}
+		w.armSiblings(depth+1, true)
+		ok := w.farray(p, c, depth)
+		w.armSiblings(depth+1, false)
+		return ok
 	case '"':
 		// Equal raw texts are equal strings; different ones (escapes) are left to the full path.
 		start := p.i
@@ -479,6 +545,40 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			return false
 		}
 		return w.numberPair(p, c)
+	}
+}
+
+// farray compares two arrays, p and c at their '['.
+func (w *walker) farray(p, c *scan, depth int) bool {
+	n := 0
+	if empty, ok := openBoth(p, c, ']'); empty || !ok {
+		if empty && ok {
+			w.noteLen(0, 0)
+		}
+		return ok
+	}
+	// Elements no rule or ignored path can name (no path has their length) that are numbers
+	// compare without the path bookkeeping.
+	bare := depth+1 <= fastMaxDepth && (w.c.ruleDepths|w.c.ignoreDepths)&depthBit(len(w.stack)+1) == 0
+	for {
+		var ok bool
+		if pc := p.peek(); bare && (pc == '-' || isDigit(pc)) {
+			ok = w.numberPair(p, c)
+		} else {
+			saved := w.enter(n)
+			ok = w.fvalue(p, c, depth+1)
+			w.leave(saved)
+		}
+		n++
+		if !ok {
+			return false
+		}
+		if more, ok := sep(p, c, ']'); !more {
+			if ok {
+				w.noteLen(n, n)
+			}
+			return ok
+		}
 	}
 }
 

@@ -30,6 +30,7 @@ var fastOptions = []Options{
 		{Path: "outputs.skip", Mode: "ignore"},
 	}},
 	{Format: FormatKServeV2, Rules: []Rule{{Path: "outputs.*", Mode: "argmax"}, {Path: "outputs.probs[0]", Mode: "ignore"}}},
+	{Ignore: []string{"predictions[1].t", "predictions[*].x.u[*].t"}, Rules: []Rule{{Path: "predictions[0].a", Mode: "tolerance", Abs: 5}}},
 }
 
 // v2Pairs are kserve-v2 answer pairs for the differential test: the fast path's cases, and each
@@ -127,6 +128,13 @@ func TestFastPathMatches(t *testing.T) {
 		{`{"a":1.5,"b":"x"}`, `{"a":1.50,"b":"xy"}`},
 		{`{"a":1, "b" :2}`, `{"a":1, "b" :2}`},
 		{`{"a":1,"b":2}`, `{"a":1,"bb":2}`},
+		// Arrays of objects (keys remembered between elements: siblingKeys).
+		{`{"predictions":[{"a":1,"t":5},{"a":1,"t":6},{"a":1,"t":7}]}`, `{"predictions":[{"a":1,"t":8},{"a":1,"t":9},{"a":1,"t":0}]}`},
+		{`{"predictions":[{"a":1,"b":2},{"b":2,"a":1},{"a":1}]}`, `{"predictions":[{"a":1,"b":2},{"b":2,"a":1},{"a":1}]}`},
+		{`{"predictions":[{"a":1,"b":2},{"a":1,"b":2}]}`, `{"predictions":[{"a":1,"b":2},{"a":1,"c":2}]}`},
+		{`{"predictions":[{"a":1,"b":2},{"a":1, "b":2}]}`, `{"predictions":[{"a":1,"b":2},{"a":1,"b" :2}]}`},
+		{`{"predictions":[[{"a":1},{"a":2}],[{"b":1},{"a":1}]]}`, `{"predictions":[[{"a":1},{"a":2}],[{"b":1},{"a":1}]]}`},
+		{`{"predictions":[{"x":{"t":1,"u":[{"t":2}]}},{"x":{"t":1,"u":[{"t":3}]}}]}`, `{"predictions":[{"x":{"t":1,"u":[{"t":2}]}},{"x":{"t":1,"u":[{"t":3}]}}]}`},
 	} {
 		checkFast(t, []byte(s[0]), []byte(s[1]))
 	}

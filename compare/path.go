@@ -130,6 +130,16 @@ func checkPattern(format, path string, pat pattern) error {
 	return nil
 }
 
+// hasIndex reports whether p names an index ([N], not [*]).
+func (p pattern) hasIndex() bool {
+	for _, s := range p {
+		if s.kind == segIndex {
+			return true
+		}
+	}
+	return false
+}
+
 // match reports whether the concrete path stack is matched by p.
 func (p pattern) match(stack []seg) bool {
 	if len(p) != len(stack) {

@@ -112,6 +112,7 @@ type walker struct {
 	tmpP, tmpC   []byte
 	scratch      []byte
 	kp, kc       []byte
+	sib          []siblingKeys // fast path: per depth, the keys of the objects of an array
 
 	res       Result
 	tol       Tolerance
