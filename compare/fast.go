@@ -631,6 +631,7 @@ func readPairs(pb, cb []byte, i, j int, fa, fb []float64) (_, _ []float64, _, _ 
 		f, ei, ok1 := shortAt(pb, i)
 		g, ej, ok2 := shortAt(cb, j)
 		if !ok1 || !ok2 {
+			i, j = skipSpace(pb, i), skipSpace(cb, j)
 			if f, ei, ok1 = numberAt(pb, i); !ok1 {
 				return fa, fb, i, j, false
 			}
@@ -639,13 +640,19 @@ func readPairs(pb, cb []byte, i, j int, fa, fb []float64) (_, _ []float64, _, _ 
 			}
 		}
 		fa, fb = append(fa, f), append(fb, g)
+		// Compact JSON: a comma right after both numbers, and the next numbers right after it (white
+		// space there fails shortAt, and the loop's general reading skips it).
+		if ei < len(pb) && ej < len(cb) && pb[ei] == ',' && cb[ej] == ',' {
+			i, j = ei+1, ej+1
+			continue
+		}
 		i, j = skipSpace(pb, ei), skipSpace(cb, ej)
 		if i >= len(pb) || j >= len(cb) || pb[i] != cb[j] {
 			return fa, fb, i, j, false
 		}
 		switch pb[i] {
 		case ',':
-			i, j = skipSpace(pb, i+1), skipSpace(cb, j+1)
+			i, j = i+1, j+1
 		case ']':
 			return fa, fb, i + 1, j + 1, true
 		default:

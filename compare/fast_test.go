@@ -31,6 +31,7 @@ var fastOptions = []Options{
 	}},
 	{Format: FormatKServeV2, Rules: []Rule{{Path: "outputs.*", Mode: "argmax"}, {Path: "outputs.probs[0]", Mode: "ignore"}}},
 	{Ignore: []string{"predictions[1].t", "predictions[*].x.u[*].t"}, Rules: []Rule{{Path: "predictions[0].a", Mode: "tolerance", Abs: 5}}},
+	{Rules: []Rule{{Path: "v", Mode: "argmax"}}},
 }
 
 // v2Pairs are kserve-v2 answer pairs for the differential test: the fast path's cases, and each
@@ -127,6 +128,9 @@ func TestFastPathMatches(t *testing.T) {
 		{`{"a":1,"b":"x"}`, `{"a":11,"b":"x"}`},
 		{`{"a":1.5,"b":"x"}`, `{"a":1.50,"b":"xy"}`},
 		{`{"a":1, "b" :2}`, `{"a":1, "b" :2}`},
+		{`{"v":[0.1, 0.7,0.2 ]}`, `{"v":[ 0.1,0.7 , 0.2]}`},
+		{`{"v":[0.1,0.7,0.2]}`, `{"v":[0.1,0.7,0.2,]}`},
+		{`{"v":[0.1,0.7,0.2]}`, `{"v":[0.1,0.7,,0.2]}`},
 		{`{"a":1,"b":2}`, `{"a":1,"bb":2}`},
 		// Arrays of objects (keys remembered between elements: siblingKeys).
 		{`{"predictions":[{"a":1,"t":5},{"a":1,"t":6},{"a":1,"t":7}]}`, `{"predictions":[{"a":1,"t":8},{"a":1,"t":9},{"a":1,"t":0}]}`},
