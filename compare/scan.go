@@ -134,14 +134,17 @@ func fewDigits(b []byte, i int) (n int, v uint64) {
 	return n, v
 }
 
-// eightDigits reads the leading decimal digits of 8 bytes in one word (SWAR): a byte is a digit
-// when its high nibble is 3 and adding 6 keeps it so; the digits are shifted to the top of the
-// word (the bytes after them fall off as leading zeros) and combined pairwise by three
-// multiplications.
+// eightDigits reads the leading decimal digits of 8 bytes in one word (SWAR). The first byte that
+// is not a digit gets its high bit set in x+0x46 (it is above '9') or in x-0x30 (below '0'); the
+// bytes before it are digits, so no carry or borrow crosses them, and the mask is exact up to that
+// byte, which is all the lowest set bit needs. It is three operations deep, the position of the
+// next token waits on it. The digits are shifted to the top of the word (the bytes after them fall
+// off as leading zeros) and combined pairwise by three multiplications.
 func eightDigits(x uint64) (n int, v uint64) {
-	nonDigit := (x&0xF0F0F0F0F0F0F0F0 | ((x+0x0606060606060606)&0xF0F0F0F0F0F0F0F0)>>4) ^ 0x3333333333333333
+	d := x - 0x3030303030303030
+	nonDigit := (x + 0x4646464646464646 | d) & 0x8080808080808080
 	n = bits.TrailingZeros64(nonDigit) >> 3
-	v = (x - 0x3030303030303030) << (64 - 8*n)
+	v = d << (64 - 8*n)
 	v = v*10 + v>>8
 	v = ((v&0x000000FF000000FF)*(100+1000000<<32) + (v>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
 	return n, v

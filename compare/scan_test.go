@@ -1,7 +1,9 @@
 package compare
 
 import (
+	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,4 +67,35 @@ func FuzzStr(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestEightDigits holds the SWAR digit count and value to a byte loop: every byte value at every
+// position after a run of digits, and random words.
+func TestEightDigits(t *testing.T) {
+	check := func(x uint64) {
+		t.Helper()
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], x)
+		n, v := 0, uint64(0)
+		for n < 8 && isDigit(b[n]) {
+			v = v*10 + uint64(b[n]-'0')
+			n++
+		}
+		if gn, gv := eightDigits(x); gn != n || gv != v {
+			t.Fatalf("%q: eightDigits = %d, %d; want %d, %d", b[:], gn, gv, n, v)
+		}
+	}
+	for c := range 256 {
+		for pos := range 8 {
+			check(0x3935373133393731&^(0xFF<<(8*pos)) | uint64(c)<<(8*pos))
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 200000 {
+		x := r.Uint64()
+		for pos := range r.IntN(9) { // a run of digits first
+			x = x&^(0xFF<<(8*pos)) | uint64('0'+r.IntN(10))<<(8*pos)
+		}
+		check(x)
+	}
 }
