@@ -564,6 +564,13 @@ func (w *walker) farray(p, c *scan, depth int) bool {
 		var ok bool
 		if pc := p.peek(); bare && (pc == '-' || isDigit(pc)) {
 			ok = w.numberPair(p, c)
+			// Compact JSON: step over a comma right after both numbers.
+			if ok && p.i < len(p.b) && c.i < len(c.b) && p.b[p.i] == ',' && c.b[c.i] == ',' {
+				p.i++
+				c.i++
+				n++
+				continue
+			}
 		} else {
 			saved := w.enter(n)
 			ok = w.fvalue(p, c, depth+1)
