@@ -269,6 +269,11 @@ func isNumberByte(c byte) bool {
 // shortAt reads the commonest shape of number in predictions, a digit, a point and up to 7 digits
 // (probabilities, scores in [0, 10)), with one word read; ok is false for any other shape, and
 // near the end of b. A leaf with a small frame: loops over numbers call it before numberAt.
+//
+// Unlike eightDigits it does not shift the n fraction digits down: it keeps them in place, zeroes
+// the bytes after them, and reads the word as 8 digits, which is the fraction times 10^(8-n). The
+// value is then (digit*10^8 + that) / 10^8: the same rational as digit.fraction, both terms exact
+// in float64, so the one division rounds to the same float, with no shift or power by n.
 func shortAt(b []byte, i int) (f float64, end int, ok bool) {
 	if i < 0 || i+10 > len(b) {
 		return 0, i, false
@@ -277,11 +282,17 @@ func shortAt(b []byte, i int) (f float64, end int, ok bool) {
 	if w[1] != '.' || !isDigit(w[0]) {
 		return 0, i, false
 	}
-	n, v := eightDigits(binary.LittleEndian.Uint64(w[2:]))
+	x := binary.LittleEndian.Uint64(w[2:])
+	d := x - 0x3030303030303030
+	nonDigit := (x + 0x4646464646464646 | d) & 0x8080808080808080 // exact up to the first (eightDigits)
+	n := bits.TrailingZeros64(nonDigit) >> 3
 	if n == 0 || n >= 8 || w[2+n] == 'e' || w[2+n] == 'E' {
 		return 0, i, false
 	}
-	return float64(uint64(w[0]-'0')*pow10u[n]+v) / pow10[n], i + 2 + n, true
+	d &= (nonDigit&-nonDigit)>>7 - 1 // the n digits; the bytes from the first non-digit on, zero
+	d = d*10 + d>>8
+	d = ((d&0x000000FF000000FF)*(100+1000000<<32) + (d>>16&0x000000FF000000FF)*(1+10000<<32)) >> 32
+	return float64(uint64(w[0]-'0')*1e8+d) / 1e8, i + 2 + n, true
 }
 
 // lit reads true, false or null.

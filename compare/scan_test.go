@@ -99,3 +99,31 @@ func TestEightDigits(t *testing.T) {
 		check(x)
 	}
 }
+
+// TestShortAt holds the one-word reading of digit.fraction to strconv, for every fraction length
+// it takes, random digits, and what may follow the number.
+func TestShortAt(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for k := range 300000 {
+		var b strings.Builder
+		b.WriteByte(byte('0' + r.IntN(10)))
+		b.WriteByte('.')
+		n := 1 + k%7
+		for range n {
+			b.WriteByte(byte('0' + r.IntN(10)))
+		}
+		num := b.String()
+		b.WriteString([]string{",", "]", "}", " ", ",0.1"}[k%5])
+		b.WriteString("        ")
+		f, end, ok := shortAt([]byte(b.String()), 0)
+		want, _ := strconv.ParseFloat(num, 64)
+		if !ok || end != len(num) || math.Float64bits(f) != math.Float64bits(want) {
+			t.Fatalf("shortAt(%q) = %v, %d, %v; want %v, %d", b.String(), f, end, ok, want, len(num))
+		}
+	}
+	for _, s := range []string{"0.12345678,        ", "1.5e3,          ", "1.5E3,          ", "12.5,          ", "-0.5,          ", "0.,          ", ".5,          ", "0.5"} {
+		if _, _, ok := shortAt([]byte(s), 0); ok {
+			t.Errorf("shortAt(%q) took a shape it leaves to numberAt", s)
+		}
+	}
+}
