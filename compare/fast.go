@@ -439,10 +439,17 @@ func (w *walker) siblings(depth int) *siblingKeys {
 	return nil
 }
 
+// Sibling keys are remembered near the top of an answer, where batches of predictions are, and for
+// the first keys of an object: a pooled walker keeps at most siblingDepths x siblingKeysMax.
+const (
+	siblingDepths  = 8
+	siblingKeysMax = 32
+)
+
 // armSiblings starts remembering the keys of the objects at depth (an array's elements), or, with
 // on false, stops. It arms nothing when a path names an index.
 func (w *walker) armSiblings(depth int, on bool) {
-	if w.c.indexPaths || depth > fastMaxDepth {
+	if w.c.indexPaths || depth >= siblingDepths {
 		return
 	}
 	for len(w.sib) <= depth {
@@ -478,7 +485,7 @@ func (s *siblingKeys) remember(k int, e siblingKey) {
 	case s == nil:
 	case k < len(s.keys):
 		s.keys[k] = e
-	case k == len(s.keys):
+	case k == len(s.keys) && k < siblingKeysMax:
 		s.keys = append(s.keys, e)
 	}
 }

@@ -1,6 +1,8 @@
 package compare
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -179,6 +181,42 @@ func TestFastPathTaken(t *testing.T) {
 		format, units, ok := w.fast(typicalV2(0), typicalV2(2e-6), asked)
 		if !ok || format != FormatKServeV2 || units != 8 {
 			t.Fatalf("fast path on the typical kserve-v2 answer (%s): %v %s %d", asked, ok, format, units)
+		}
+	}
+}
+
+// The keys remembered between the objects of an array are bounded, in depth and per object, and
+// hold nothing of a comparison once it is over.
+func TestSiblingKeysBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"predictions":[`)
+	for i := range 3 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('{')
+		for k := range 100 {
+			if k > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `"k%d":[{"x":[{"y":[{"z":[{"w":[{"v":[{"u":[{"t":%d}]}]}]}]}]}]}]`, k, k)
+		}
+		b.WriteByte('}')
+	}
+	b.WriteString(`]}`)
+	body := []byte(b.String())
+	c, _ := New(Options{})
+	var w walker
+	w.reset(c)
+	if _, _, ok := w.fast(body, body, FormatAuto); !ok {
+		t.Fatal("fast path did not agree")
+	}
+	if len(w.sib) > siblingDepths {
+		t.Errorf("%d depths remembered, want at most %d", len(w.sib), siblingDepths)
+	}
+	for d, s := range w.sib {
+		if s.armed || len(s.keys) != 0 || cap(s.keys) > siblingKeysMax*2 {
+			t.Errorf("depth %d: armed %v, %d keys (capacity %d) after the comparison", d, s.armed, len(s.keys), cap(s.keys))
 		}
 	}
 }
