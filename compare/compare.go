@@ -123,6 +123,9 @@ type Result struct {
 	Format string
 	// Reason explains Unparseable, ShapeMismatch and the error outcomes.
 	Reason string
+	// RulesApplied has bit i set when Options.Rules[i] (i < 64) applied to a value of the answers:
+	// a rule that never applies names nothing in them. Zero for the error outcomes and Unparseable.
+	RulesApplied uint64
 }
 
 // Format names.
@@ -237,6 +240,15 @@ func New(opts Options) (*Comparator, error) {
 		c.tensorPaths = c.tensorPaths || intoTensor(pat)
 	}
 	return c, nil
+}
+
+// Rules returns the rules c compares with, in their order: bit i of Result.RulesApplied is Rules()[i].
+func (c *Comparator) Rules() []Rule {
+	out := make([]Rule, len(c.rules))
+	for i, r := range c.rules {
+		out[i] = r.Rule
+	}
+	return out
 }
 
 func checkTolerance(abs, rel float64) error {

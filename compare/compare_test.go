@@ -797,3 +797,37 @@ func TestArgmax(t *testing.T) {
 		}
 	}
 }
+
+// RulesApplied tells a rule that names something in the answers from one that names nothing
+// (a typo, or a path of another format's view), on the fast path and the full one alike.
+func TestRulesApplied(t *testing.T) {
+	rules := []Rule{
+		{Path: "predictions[*].probabilities", Mode: "argmax"},
+		{Path: "predictions[*].probs", Mode: "argmax"}, // not in these answers
+		{Path: "predictions[*].class", Mode: "label"},
+	}
+	for _, c := range []struct {
+		name string
+		p, q string
+		want uint64
+	}{
+		{"agree", `{"predictions":[{"probabilities":[0.1,0.9],"class":"b"}]}`, `{"predictions":[{"probabilities":[0.2,0.8],"class":"b"}]}`, 0b101},
+		{"disagree", `{"predictions":[{"probabilities":[0.1,0.9]}]}`, `{"predictions":[{"probabilities":[0.9,0.1]}]}`, 0b001},
+		{"none", `{"x":1}`, `{"x":1}`, 0},
+		{"error", `{"error":"boom"}`, `{"predictions":[{"class":"b"}]}`, 0},
+	} {
+		for _, noFast := range []bool{false, true} {
+			cmp := mustNew(t, Options{Rules: rules})
+			cmp.noFast = noFast
+			if got := cmp.Compare(ok(c.p), ok(c.q)).RulesApplied; got != c.want {
+				t.Errorf("%s (full path only %v): RulesApplied %03b, want %03b", c.name, noFast, got, c.want)
+			}
+		}
+	}
+	// kserve-v2: outputs.NAME on both paths.
+	v2 := mustNew(t, Options{Format: FormatKServeV2, Rules: []Rule{{Path: "outputs.scores", Mode: "argmax"}, {Path: "outputs.other", Mode: "argmax"}}})
+	body := `{"outputs":[{"name":"scores","shape":[1,2],"data":[0.1,0.9]}]}`
+	if got := v2.Compare(ok(body), ok(body)).RulesApplied; got != 0b01 {
+		t.Errorf("kserve-v2: RulesApplied %02b, want 01", got)
+	}
+}

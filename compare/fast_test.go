@@ -84,9 +84,9 @@ func checkFast(t *testing.T, p, q []byte) {
 		slowC.noFast = true
 		pr, qr := Response{Status: 200, Body: p}, Response{Status: 200, Body: q}
 		got, want := fastC.Compare(pr, qr), slowC.Compare(pr, qr)
-		if got.Outcome != want.Outcome || got.Predictions != want.Predictions || got.Format != want.Format || got.DiffCount != want.DiffCount {
-			t.Fatalf("options %d: fast path %v %+v %s, full path %v %+v %s (%s)\n%s", i,
-				got.Outcome, got.Predictions, got.Format, want.Outcome, want.Predictions, want.Format, want.Reason, diffs(want))
+		if got.Outcome != want.Outcome || got.Predictions != want.Predictions || got.Format != want.Format || got.DiffCount != want.DiffCount || got.RulesApplied != want.RulesApplied {
+			t.Fatalf("options %d: fast path %v %+v %s rules %b, full path %v %+v %s rules %b (%s)\n%s", i,
+				got.Outcome, got.Predictions, got.Format, got.RulesApplied, want.Outcome, want.Predictions, want.Format, want.RulesApplied, want.Reason, diffs(want))
 		}
 	}
 }

@@ -183,7 +183,7 @@ func (w *walker) run(primary, candidate Response) Result {
 	}
 	if !w.c.noFast {
 		if f, units, ok := w.fast(pj, cj, format); ok {
-			return Result{Outcome: Agree, Format: f, Predictions: Predictions{Agree: units}}
+			return Result{Outcome: Agree, Format: f, Predictions: Predictions{Agree: units}, RulesApplied: w.applied}
 		}
 		w.restart()
 	}
@@ -235,6 +235,7 @@ func errorResult(format string, pErr, cErr bool) Result {
 // finish turns the walk's state into the Result.
 func (w *walker) finish() Result {
 	res := w.res
+	res.RulesApplied = w.applied
 	if w.nUnits == 0 { // no batch found: the whole answer is one prediction
 		w.nUnits = 1
 		if res.DiffCount > 0 {

@@ -119,6 +119,7 @@ type walker struct {
 	unitDepth int // len(stack) of the arrays whose elements are predictions; -1 for none
 	unit      int // the prediction being compared; -1 outside predictions
 	nUnits    int
+	applied   uint64 // Result.RulesApplied
 	shape     bool
 	shapeWhy  string
 }
@@ -133,7 +134,7 @@ func (w *walker) reset(c *Comparator) {
 // restart clears what a failed fast path left (and, from reset, what the last comparison did).
 func (w *walker) restart() {
 	w.tol = w.c.tol
-	w.unitDepth, w.unit, w.nUnits = -1, -1, 0
+	w.unitDepth, w.unit, w.nUnits, w.applied = -1, -1, 0, 0
 	w.shape, w.shapeWhy = false, ""
 	w.stack = w.stack[:0]
 	clear(w.bad)
@@ -222,6 +223,9 @@ func (w *walker) ruleAt() *compiledRule {
 	}
 	for i := range w.c.rules {
 		if w.c.rules[i].pat.match(w.stack) {
+			if i < 64 {
+				w.applied |= 1 << i
+			}
 			return &w.c.rules[i]
 		}
 	}

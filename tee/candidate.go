@@ -34,6 +34,7 @@ type shared struct {
 	sink    sink.Sink
 	metrics *Metrics
 	noise   *noiseTable
+	rules   *ruleUse
 	log     *zap.Logger
 }
 
@@ -265,6 +266,10 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 		Body:        resp.Body(),
 	}
 	res := c.compare(primary, cand)
+	switch res.Outcome {
+	case compare.Agree, compare.Disagree, compare.ShapeMismatch:
+		c.rules.add(res, c.log, c.route)
+	}
 	if c.role == roleSecondary {
 		c.noise.observe(res)
 		return

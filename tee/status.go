@@ -13,6 +13,8 @@ const z95 = 1.959963984540054
 type RouteStatus struct {
 	Name       string            `json:"name"`
 	Candidates []CandidateStatus `json:"candidates"`
+	// Rules are the route's compare rules and how often each applied (absent without rules).
+	Rules []RuleStatus `json:"rules,omitempty"`
 }
 
 // CandidateStatus is one candidate's entry in /status. Counts run from process start and survive
@@ -56,7 +58,7 @@ type Quantiles struct {
 
 // Status reports the route's candidates.
 func (t *Tee) Status() RouteStatus {
-	rs := RouteStatus{Name: t.route, Candidates: make([]CandidateStatus, 0, len(t.cands))}
+	rs := RouteStatus{Name: t.route, Candidates: make([]CandidateStatus, 0, len(t.cands)), Rules: t.rules.status()}
 	for _, c := range t.cands {
 		rs.Candidates = append(rs.Candidates, c.status())
 	}

@@ -125,6 +125,7 @@ type Tee struct {
 	cands     []*candidate
 	secondary *candidate
 	noise     *noiseTable
+	rules     *ruleUse
 	metrics   *Metrics
 	log       *zap.Logger
 	closed    atomic.Bool
@@ -172,8 +173,10 @@ func New(opts Options) (*Tee, error) {
 		remove:  opts.RemoveHeaders,
 		sink:    opts.Sink,
 		metrics: opts.Metrics,
+		rules:   newRuleUse(opts.Comparator),
 		log:     opts.Logger,
 	}
+	t.rules = shared.rules
 	if opts.Secondary != nil {
 		t.noise = newNoiseTable(opts.Noise)
 		shared.noise = t.noise
