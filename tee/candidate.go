@@ -193,23 +193,31 @@ func (c *candidate) work() {
 	for {
 		select {
 		case j := <-c.queue:
-			c.process(j, &resp)
+			c.handle(j, &resp)
 		case <-c.stop:
+			// Drain what is queued, then end.
 			for {
 				select {
 				case j := <-c.queue:
-					if c.abandon.Load() {
-						releaseJob(j)
-						c.drop(c.dropShutdown)
-						continue
-					}
-					c.process(j, &resp)
+					c.handle(j, &resp)
 				default:
 					return
 				}
 			}
 		}
 	}
+}
+
+// handle processes a job, or drops it (shutdown) once Close has stopped waiting. Both cases of
+// work's select come here: with the queue and stop both ready, select picks either, and a worker
+// that took the queue's case used to process every queued job to its timeout after the deadline.
+func (c *candidate) handle(j *job, resp *fasthttp.Response) {
+	if c.abandon.Load() {
+		releaseJob(j)
+		c.drop(c.dropShutdown)
+		return
+	}
+	c.process(j, resp)
 }
 
 // process sends one job to the candidate, compares the answers, counts and records the outcome.
