@@ -79,7 +79,7 @@ func (w *walker) foutput(p, c *scan) (looksV2, ok bool) {
 		}
 		switch key := b2s(pk); {
 		case key == "name":
-			if named || p.peek() != '"' {
+			if named || p.peek() != '"' || c.peek() != '"' {
 				return false, false
 			}
 			pn, pesc, ok1 := p.str()
