@@ -12,12 +12,13 @@ type Exchange struct {
 	// Route is the name of the route that served the request.
 	Route string
 	// RequestID is the X-Request-Id sent to the primary (the client's, or one the proxy generated).
+	// A Mirror reads it here rather than from the request's headers.
 	RequestID []byte
 	// Request is the request sent to the primary (hop-by-hop headers removed, X-Forwarded-For set).
 	Request *fasthttp.Request
 	// Response is the primary's response as returned to the client.
 	Response *fasthttp.Response
-	// Start is when the proxy received the request.
+	// Start is when the proxy sent the request to the primary.
 	Start time.Time
 	// Latency is the primary's round trip.
 	Latency time.Duration

@@ -57,7 +57,7 @@ type Upstream struct {
 type route struct {
 	name    string
 	prefix  []byte
-	methods [][]byte
+	methods Methods
 	host    []byte
 	headers [][2][]byte
 	client  *fasthttp.HostClient
@@ -91,6 +91,7 @@ func (s *Server) compile(rs []Route) (*table, error) {
 		cr := &route{
 			name:    r.Name,
 			prefix:  []byte(r.PathPrefix),
+			methods: NewMethods(r.Methods),
 			host:    []byte(r.Host),
 			client:  c,
 			scheme:  []byte("http"),
@@ -111,9 +112,6 @@ func (s *Server) compile(rs []Route) (*table, error) {
 		if cr.mirrorMaxBody <= 0 {
 			cr.mirrorMaxBody = 1 << 20
 		}
-		for _, m := range r.Methods {
-			cr.methods = append(cr.methods, []byte(m))
-		}
 		for k, v := range r.Headers {
 			cr.headers = append(cr.headers, [2][]byte{[]byte(k), []byte(v)})
 		}
@@ -130,25 +128,13 @@ func (t *table) match(req *fasthttp.Request, path []byte) (*route, bool) {
 		if !bytes.HasPrefix(path, r.prefix) || !r.matchHost(req.Header.Host()) || !r.matchHeaders(&req.Header) {
 			continue
 		}
-		if !r.matchMethod(req.Header.Method()) {
+		if !r.methods.Has(req.Header.Method()) {
 			methodOnly = true
 			continue
 		}
 		return r, false
 	}
 	return nil, methodOnly
-}
-
-func (r *route) matchMethod(m []byte) bool {
-	if len(r.methods) == 0 {
-		return true
-	}
-	for _, x := range r.methods {
-		if bytes.Equal(x, m) {
-			return true
-		}
-	}
-	return false
 }
 
 func (r *route) matchHost(h []byte) bool {

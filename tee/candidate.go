@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
 
@@ -143,17 +144,17 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 }
 
 // offer samples and enqueues one exchange.
-func (c *candidate) offer(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) bool {
-	if !c.sampler.take(req) {
+func (c *candidate) offer(ex *proxy.Exchange) bool {
+	if !c.sampler.take(ex.Request) {
 		c.count(outcomeSampledOut)
 		return false
 	}
-	return c.enqueue(req, resp, latency)
+	return c.enqueue(ex)
 }
 
 // enqueue copies the exchange into a job and makes a non-blocking send on the queue.
-func (c *candidate) enqueue(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) bool {
-	if len(req.Body()) > c.maxBody || len(resp.Body()) > c.maxBody {
+func (c *candidate) enqueue(ex *proxy.Exchange) bool {
+	if len(ex.Request.Body()) > c.maxBody || len(ex.Response.Body()) > c.maxBody {
 		c.drop(c.dropBody)
 		return false
 	}
@@ -164,7 +165,7 @@ func (c *candidate) enqueue(req *fasthttp.Request, resp *fasthttp.Response, late
 		return false
 	}
 	j := acquireJob()
-	j.fill(req, resp, latency)
+	j.fill(ex)
 	select {
 	case c.queue <- j:
 		return true
@@ -224,7 +225,7 @@ func (c *candidate) handle(j *job, resp *fasthttp.Response) {
 func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	defer releaseJob(j)
 	req := &j.req
-	req.Header.Set(ShadowHeader, "1")
+	req.Header.Set(proxy.ShadowHeader, "1")
 	for _, h := range c.remove {
 		req.Header.Del(h)
 	}
@@ -321,6 +322,7 @@ func (c *candidate) compare(primary, cand compare.Response) (res compare.Result)
 // job is one exchange copied for one candidate. Jobs are pooled; nothing in a job is handed to a sink.
 type job struct {
 	req      fasthttp.Request
+	id       []byte // the exchange's RequestID
 	status   int
 	ctype    []byte
 	encoding []byte
@@ -347,16 +349,18 @@ func releaseJob(j *job) {
 	jobPool.Put(j)
 }
 
-func (j *job) fill(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) {
+func (j *job) fill(ex *proxy.Exchange) {
+	req, resp := ex.Request, ex.Response
 	req.CopyTo(&j.req)
+	j.id = append(j.id[:0], ex.RequestID...)
 	j.status = resp.StatusCode()
 	j.ctype = append(j.ctype[:0], resp.Header.ContentType()...)
 	j.encoding = append(j.encoding[:0], resp.Header.ContentEncoding()...)
 	j.jsonLen = jsonLength(&resp.Header)
 	j.body = append(j.body[:0], resp.Body()...)
 	j.decodeOK = 0
-	j.latency = latency
-	j.start = time.Now().Add(-latency)
+	j.latency = ex.Latency
+	j.start = ex.Start
 }
 
 // primary returns the primary's answer, decompressed when the primary compressed it (once per job:

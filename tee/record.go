@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
 
@@ -52,7 +53,7 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 	max := c.record.MaxBody
 	rec := &sink.Record{
 		Schema:    sink.Schema,
-		ID:        string(req.Header.Peek(headerRequestID)),
+		ID:        string(j.id),
 		Time:      j.start.UTC(),
 		Kind:      kind,
 		Route:     c.route,
@@ -107,7 +108,7 @@ func (c *candidate) recordHeaders(req *fasthttp.Request) map[string]string {
 	h := make(map[string]string, req.Header.Len())
 	for k, v := range req.Header.All() {
 		name := string(k)
-		if strings.EqualFold(name, ShadowHeader) {
+		if strings.EqualFold(name, proxy.ShadowHeader) {
 			continue
 		}
 		val := string(v)
@@ -130,6 +131,3 @@ func orNull(v json.RawMessage) json.RawMessage {
 	}
 	return v
 }
-
-// headerRequestID carries the id that the proxy gives every request; it is the record id.
-const headerRequestID = "X-Request-Id"

@@ -39,7 +39,7 @@ func TestTeeRulesThatApplyToNothing(t *testing.T) {
 	tee.rules.warnAt = warnAt
 	for i := range n {
 		req, resp := exchange("req-"+itoa(i), `{"x":`+itoa(i)+`}`, `{"predictions":[`+itoa(i)+`],"model_version":"1"}`)
-		if !tee.Offer(req, resp, time.Millisecond) {
+		if !tee.Offer(offered(req, resp, time.Millisecond)) {
 			t.Fatalf("exchange %d not taken", i)
 		}
 	}

@@ -1,7 +1,6 @@
 package tee
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -18,12 +17,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
-
-// ShadowHeader marks shadow requests. A request that carries it is never mirrored again, so two
-// shadowproxies pointed at each other cannot loop.
-const ShadowHeader = "X-Shadowproxy-Shadow"
 
 // Options configure a Tee.
 type Options struct {
@@ -117,11 +113,10 @@ type RecordOptions struct {
 	HashKey []byte
 }
 
-// Tee mirrors one route's exchanges to its candidates. It implements the proxy's Mirror through a small
-// adapter in cmd (tee does not import proxy).
+// Tee mirrors one route's exchanges to its candidates: it is the route's proxy.Mirror.
 type Tee struct {
 	route     string
-	methods   [][]byte
+	methods   proxy.Methods
 	cands     []*candidate
 	secondary *candidate
 	noise     *noiseTable
@@ -161,10 +156,7 @@ func New(opts Options) (*Tee, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", opts.Route, err)
 	}
-	t := &Tee{route: opts.Route, metrics: opts.Metrics, log: opts.Logger}
-	for _, m := range opts.Methods {
-		t.methods = append(t.methods, []byte(m))
-	}
+	t := &Tee{route: opts.Route, methods: proxy.NewMethods(opts.Methods), metrics: opts.Metrics, log: opts.Logger}
 	shared := &shared{
 		route:   opts.Route,
 		cmp:     opts.Comparator,
@@ -206,35 +198,23 @@ func New(opts Options) (*Tee, error) {
 	return t, nil
 }
 
-// Offer mirrors the exchange to every candidate whose sampler takes it. It copies what it keeps, never
-// blocks, and reports whether any candidate took the exchange. latency is the primary's round trip.
-// The request's X-Request-Id header is the record id.
-func (t *Tee) Offer(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) bool {
-	if t.closed.Load() || !t.mirrors(req.Header.Method()) {
+// Offer implements proxy.Mirror: it mirrors the exchange to every candidate whose sampler takes it.
+// It copies what it keeps, never blocks, and reports whether any candidate took the exchange. The
+// exchange's RequestID is the record id, its Start the record time and its Latency the primary's.
+func (t *Tee) Offer(ex *proxy.Exchange) bool {
+	if t.closed.Load() || !t.methods.Has(ex.Request.Header.Method()) {
 		return false
 	}
 	taken := false
 	for _, c := range t.cands {
-		if c.offer(req, resp, latency) {
+		if c.offer(ex) {
 			taken = true
 		}
 	}
 	if taken && t.secondary != nil {
-		t.secondary.enqueue(req, resp, latency)
+		t.secondary.enqueue(ex)
 	}
 	return taken
-}
-
-func (t *Tee) mirrors(method []byte) bool {
-	if len(t.methods) == 0 {
-		return true
-	}
-	for _, m := range t.methods {
-		if bytes.Equal(m, method) {
-			return true
-		}
-	}
-	return false
 }
 
 // Close stops taking offers and drains the queues until ctx ends; what is still queued then is
@@ -337,3 +317,5 @@ func jsonLength(h *fasthttp.ResponseHeader) int {
 	}
 	return n
 }
+
+var _ proxy.Mirror = (*Tee)(nil)

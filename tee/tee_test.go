@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
@@ -51,6 +52,19 @@ func exchange(id, body, answer string) (*fasthttp.Request, *fasthttp.Response) {
 	resp.Header.SetContentType("application/json")
 	resp.SetBodyString(answer)
 	return req, resp
+}
+
+// offered is the exchange the proxy hands the tee for req and resp: the request id is the request's
+// X-Request-Id and the primary took latency.
+func offered(req *fasthttp.Request, resp *fasthttp.Response, latency time.Duration) *proxy.Exchange {
+	return &proxy.Exchange{
+		Route:     "iris",
+		RequestID: req.Header.Peek(proxy.HeaderRequestID),
+		Request:   req,
+		Response:  resp,
+		Start:     time.Now().Add(-latency),
+		Latency:   latency,
+	}
 }
 
 // labelModel answers {"predictions":[label]} where label is the request's "x" field, except that it
@@ -113,7 +127,7 @@ func TestTeeRecordsExactlyTheDisagreements(t *testing.T) {
 	const n = 20
 	for i := range n {
 		req, resp := exchange("req-"+itoa(i), `{"x":`+itoa(i)+`}`, `{"predictions":[`+itoa(i)+`],"model_version":"1"}`)
-		if !tee.Offer(req, resp, time.Millisecond) {
+		if !tee.Offer(offered(req, resp, time.Millisecond)) {
 			t.Fatalf("exchange %d not taken", i)
 		}
 	}
@@ -146,12 +160,40 @@ func TestTeeRecordsExactlyTheDisagreements(t *testing.T) {
 		if r.Request.Headers["Authorization"] != redacted {
 			t.Errorf("Authorization = %q, want redacted", r.Request.Headers["Authorization"])
 		}
-		if _, ok := r.Request.Headers[ShadowHeader]; ok {
+		if _, ok := r.Request.Headers[proxy.ShadowHeader]; ok {
 			t.Errorf("record keeps the shadow marker header")
 		}
 		if !strings.HasPrefix(r.ID, "req-") {
 			t.Errorf("id = %q", r.ID)
 		}
+	}
+}
+
+// TestTeeRecordsTheExchangesFields checks that a record takes its id, time and primary latency from
+// the exchange the proxy hands over, not from the request's headers or the time of the offer.
+func TestTeeRecordsTheExchangesFields(t *testing.T) {
+	url := proxytest.Serve(t, labelModel(map[int]bool{1: true}))
+	ms := &memorySink{}
+	tee := newTestTee(t, prometheus.NewRegistry(), Options{
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "v2", URL: url}, Sample: 1}},
+		Record:     RecordOptions{Disagreements: 1},
+		Sink:       ms,
+	})
+	req, resp := exchange("header-id", `{"x":1}`, `{"predictions":[1],"model_version":"1"}`)
+	start := time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC)
+	ex := &proxy.Exchange{Route: "iris", RequestID: []byte("exchange-id"), Request: req, Response: resp, Start: start, Latency: 250 * time.Millisecond}
+	if !tee.Offer(ex) {
+		t.Fatal("exchange not taken")
+	}
+	ex.RequestID[0] = 'X' // the proxy reuses its buffers once Offer returns
+	closeTee(t, tee)
+	recs := ms.records()
+	if len(recs) != 1 {
+		t.Fatalf("records = %d, want 1", len(recs))
+	}
+	r := recs[0]
+	if r.ID != "exchange-id" || !r.Time.Equal(start) || r.PrimaryResponse.LatencyMS != 250 {
+		t.Errorf("id %q, time %v, primary latency %v ms; want exchange-id, %v, 250", r.ID, r.Time, r.PrimaryResponse.LatencyMS, start)
 	}
 }
 
@@ -166,7 +208,7 @@ func TestTeeOfferNeverBlocksAndCountsDrops(t *testing.T) {
 	taken := 0
 	for i := range n {
 		req, resp := exchange(itoa(i), `{}`, `{}`)
-		if tee.Offer(req, resp, 0) {
+		if tee.Offer(offered(req, resp, 0)) {
 			taken++
 		}
 	}
@@ -224,7 +266,7 @@ func TestTeeCandidateFailures(t *testing.T) {
 				Sink:       ms,
 			})
 			req, resp := exchange("id-1", `{"x":1}`, `{"predictions":[1]}`)
-			tee.Offer(req, resp, time.Millisecond)
+			tee.Offer(offered(req, resp, time.Millisecond))
 			closeTee(t, tee)
 			if got := testutil.ToFloat64(tee.metrics.shadows.WithLabelValues("iris", "c", tt.outcome)); got != 1 {
 				t.Errorf("outcome %s = %v, want 1", tt.outcome, got)
@@ -257,7 +299,7 @@ func TestTeeCloseCountsAbandoned(t *testing.T) {
 	})
 	for i := range 5 {
 		req, resp := exchange(itoa(i), `{}`, `{}`)
-		tee.Offer(req, resp, 0)
+		tee.Offer(offered(req, resp, 0))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
@@ -279,7 +321,7 @@ func TestTeeCloseCountsAbandoned(t *testing.T) {
 	}
 	// Offers after Close are refused.
 	req, resp := exchange("late", `{}`, `{}`)
-	if tee.Offer(req, resp, 0) {
+	if tee.Offer(offered(req, resp, 0)) {
 		t.Error("Offer after Close was taken")
 	}
 }
@@ -296,10 +338,10 @@ func TestTeeShadowRequestHeaders(t *testing.T) {
 		RemoveHeaders: []string{"Authorization"},
 	})
 	req, resp := exchange("id-h", `{}`, `{}`)
-	tee.Offer(req, resp, 0)
+	tee.Offer(offered(req, resp, 0))
 	h := <-got
 	closeTee(t, tee)
-	if string(h.Peek(ShadowHeader)) != "1" {
+	if string(h.Peek(proxy.ShadowHeader)) != "1" {
 		t.Error("shadow request lacks the shadow marker")
 	}
 	if len(h.Peek("Authorization")) != 0 {
@@ -318,7 +360,7 @@ func TestTeeMirrorsOnlyConfiguredMethods(t *testing.T) {
 	})
 	req, resp := exchange("id", `{}`, `{}`)
 	req.Header.SetMethod("DELETE")
-	if tee.Offer(req, resp, 0) {
+	if tee.Offer(offered(req, resp, 0)) {
 		t.Error("a DELETE was mirrored by a POST-only route")
 	}
 	closeTee(t, tee)
@@ -391,7 +433,7 @@ func TestTeeChaos(t *testing.T) {
 			const n = 5
 			for i := range n {
 				req, resp := exchange(itoa(i), `{}`, `{"predictions":[{"label":1,"scores":[0.1,0.8,0.1]}]}`)
-				tee.Offer(req, resp, 0)
+				tee.Offer(offered(req, resp, 0))
 			}
 			closeTee(t, tee)
 			if got := testutil.ToFloat64(tee.metrics.chaos.WithLabelValues("iris", "c", tt.kind)); got != n {
@@ -440,7 +482,7 @@ func TestTeeNoiseCancellation(t *testing.T) {
 	const n = 200
 	for i := 1; i <= n; i++ {
 		req, resp := exchange(itoa(i), fmt.Sprintf(`{"x":%d}`, i), fmt.Sprintf(`{"label":%d,"ts":%d}`, i, time.Now().UnixNano()))
-		tee.Offer(req, resp, 0)
+		tee.Offer(offered(req, resp, 0))
 		deadline := time.Now().Add(5 * time.Second)
 		for done() < float64(i) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
@@ -487,7 +529,7 @@ func TestTeeBodyTooLargeIsNotMirrored(t *testing.T) {
 	})
 	for _, tt := range []struct{ body, answer string }{{`{"x":"` + strings.Repeat("a", 32) + `"}`, `{}`}, {`{}`, `{"y":"` + strings.Repeat("b", 32) + `"}`}} {
 		req, resp := exchange("big", tt.body, tt.answer)
-		if tee.Offer(req, resp, 0) {
+		if tee.Offer(offered(req, resp, 0)) {
 			t.Errorf("an exchange over MaxBody was mirrored (%d, %d bytes)", len(tt.body), len(tt.answer))
 		}
 	}
@@ -512,7 +554,7 @@ func TestTeeCompressedPrimaryAnswer(t *testing.T) {
 	req, resp := exchange("gz", `{}`, "")
 	resp.SetBody(fasthttp.AppendGzipBytes(nil, []byte(answer)))
 	resp.Header.SetContentEncoding("gzip")
-	tee.Offer(req, resp, 0)
+	tee.Offer(offered(req, resp, 0))
 	closeTee(t, tee)
 	if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "c", "agree")); got != 1 {
 		t.Errorf("agree = %v: the gzip-compressed primary answer was not compared decompressed", got)

@@ -22,13 +22,6 @@ type pipeline struct {
 	tees []*tee.Tee
 }
 
-// mirror adapts a tee to the proxy's Mirror interface.
-type mirror struct{ t *tee.Tee }
-
-func (m mirror) Offer(ex *proxy.Exchange) bool { return m.t.Offer(ex.Request, ex.Response, ex.Latency) }
-
-var _ proxy.Mirror = mirror{}
-
 // build makes a pipeline for cfg.
 func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 	p := &pipeline{cfg: cfg}
@@ -48,7 +41,7 @@ func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 				return nil, nil, err
 			}
 			p.tees = append(p.tees, t)
-			m = mirror{t}
+			m = t
 		}
 		primaryTLS, err := tlsConfig(rc.Primary.TLS)
 		if err != nil {
