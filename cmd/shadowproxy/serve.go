@@ -78,7 +78,8 @@ type app struct {
 	reloadMu sync.Mutex // one reload at a time
 	cur      atomic.Pointer[pipeline]
 	retired  sync.WaitGroup // pipelines replaced by a reload, still draining
-	sinks    *switchSink
+	sinks    *sink.Swap     // what every pipeline writes to; a reload replaces what is behind it
+	sinksCfg configs.Sinks  // the config of the sinks behind sinks, guarded by reloadMu
 	watch    *watcher
 }
 
@@ -115,11 +116,12 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 	for _, r := range []string{"ok", "error"} {
 		a.metrics.reloads.WithLabelValues(r) // both series exist from the start, at 0
 	}
-	sinks, err := newSwitchSink(cfg.Sinks, a.metrics.sink, log)
+	s, err := buildSinks(cfg.Sinks, a.metrics.sink, log)
 	if err != nil {
 		return nil, err
 	}
-	a.sinks = sinks
+	sinks := sink.NewSwap(s)
+	a.sinks, a.sinksCfg = sinks, cfg.Sinks
 	p, routes, err := a.build(cfg)
 	if err != nil {
 		_ = closeNow(sinks)
@@ -212,7 +214,7 @@ func (a *app) reload(why string) {
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
 	defer cancel()
-	if err := a.sinks.reconfigure(ctx, cfg.Sinks, a.metrics.sink, a.log); err != nil {
+	if err := a.reconfigureSinks(ctx, cfg.Sinks); err != nil {
 		a.metrics.reloads.WithLabelValues("error").Inc()
 		a.log.Error("config reload applied but the new sinks failed to open; the previous sinks are back", zap.String("trigger", why), zap.Error(err))
 		return

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -81,67 +80,23 @@ func buildSinks(c configs.Sinks, m *sink.Metrics, log *zap.Logger) (sink.Sink, e
 	return sink.NewMulti(out...), nil
 }
 
-// switchSink is the sink every pipeline writes to. A reload that changes the sinks config swaps what
-// is behind it: the old sinks are closed first (a Kafka spool directory can be open only once), then
-// the new ones opened.
-type switchSink struct {
-	cur atomic.Pointer[sinkBox]
-	cfg configs.Sinks
-}
-
-type sinkBox struct{ s sink.Sink }
-
-var _ sink.Sink = (*switchSink)(nil)
-
-func newSwitchSink(c configs.Sinks, m *sink.Metrics, log *zap.Logger) (*switchSink, error) {
-	s, err := buildSinks(c, m, log)
-	if err != nil {
-		return nil, err
-	}
-	sw := &switchSink{cfg: c}
-	sw.cur.Store(&sinkBox{s})
-	return sw, nil
-}
-
-// Write implements sink.Sink.
-func (sw *switchSink) Write(r *sink.Record) {
-	if b := sw.cur.Load(); b != nil && b.s != nil {
-		b.s.Write(r)
-	}
-}
-
-// Close implements sink.Sink.
-func (sw *switchSink) Close(ctx context.Context) error {
-	if b := sw.cur.Swap(nil); b != nil && b.s != nil {
-		return b.s.Close(ctx)
-	}
-	return nil
-}
-
-// reconfigure replaces the sinks when c differs from the current config. If the new sinks cannot be
-// opened, the old config's are opened again and the error returned.
-func (sw *switchSink) reconfigure(ctx context.Context, c configs.Sinks, m *sink.Metrics, log *zap.Logger) error {
-	if reflect.DeepEqual(c, sw.cfg) {
+// reconfigureSinks replaces the sinks behind a.sinks when c differs from the running sinks config.
+// If the new sinks cannot be opened, the old config's are opened again and the error returned.
+func (a *app) reconfigureSinks(ctx context.Context, c configs.Sinks) error {
+	if reflect.DeepEqual(c, a.sinksCfg) {
 		return nil
 	}
-	// The old sinks stay in place while they close, so records written meanwhile are counted as
-	// dropped (reason closed) by them rather than vanishing.
-	if b := sw.cur.Load(); b != nil && b.s != nil {
-		if err := b.s.Close(ctx); err != nil {
-			log.Warn("close sinks for reload", zap.Error(err))
-		}
+	closeErr, err := a.sinks.Replace(ctx, func() (sink.Sink, error) { return buildSinks(c, a.metrics.sink, a.log) })
+	if closeErr != nil {
+		a.log.Warn("close sinks for reload", zap.Error(closeErr))
 	}
-	s, err := buildSinks(c, m, log)
 	if err != nil {
-		old, oldErr := buildSinks(sw.cfg, m, log)
-		if oldErr != nil {
-			log.Error("reopen the previous sinks: records are dropped until the next good reload", zap.Error(oldErr))
+		if _, oldErr := a.sinks.Replace(ctx, func() (sink.Sink, error) { return buildSinks(a.sinksCfg, a.metrics.sink, a.log) }); oldErr != nil {
+			a.log.Error("reopen the previous sinks: records are dropped until the next good reload", zap.Error(oldErr))
 		}
-		sw.cur.Store(&sinkBox{old})
 		return err
 	}
-	sw.cfg = c
-	sw.cur.Store(&sinkBox{s})
-	log.Info("sinks reconfigured")
+	a.sinksCfg = c
+	a.log.Info("sinks reconfigured")
 	return nil
 }
