@@ -34,6 +34,7 @@ type shared struct {
 	remove  []string
 	sink    sink.Sink
 	metrics *Metrics
+	stats   *Stats
 	noise   *noiseTable
 	rules   *ruleUse
 	log     *zap.Logger
@@ -51,7 +52,8 @@ type candidate struct {
 	chaos        Chaos
 	promoteBelow float64
 	client       *fasthttp.HostClient
-	stats        *Stats
+	stats        *candidateStats
+	fields       *fieldSeries
 
 	// queue holds at most Queue jobs; offer drops (reason queue_full) when it is full.
 	queue   chan *job
@@ -115,9 +117,10 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 			NoDefaultUserAgentHeader: true,
 			DisablePathNormalizing:   true,
 		},
-		stats: m.statsFor(sh.route, o.Name, fieldLabels),
-		queue: make(chan *job, o.Queue),
-		stop:  make(chan struct{}),
+		stats:  sh.stats.candidate(sh.route, o.Name),
+		fields: m.fieldSeriesFor(sh.route, o.Name, fieldLabels),
+		queue:  make(chan *job, o.Queue),
+		stop:   make(chan struct{}),
 	}
 	for i, l := range outcomeLabels {
 		c.outcomes[i] = m.shadows.WithLabelValues(sh.route, o.Name, l)
@@ -297,7 +300,7 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	}
 	if res.Outcome == compare.Disagree {
 		for _, d := range res.Diffs {
-			c.stats.countField(c.metrics.fields, c.route, c.name, d.Field)
+			c.fields.count(d.Field)
 		}
 	}
 	if res.Outcome != compare.PrimaryError {

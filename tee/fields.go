@@ -3,6 +3,7 @@ package tee
 import (
 	"container/heap"
 	"math"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,7 +27,7 @@ const (
 )
 
 // fieldLabels chooses the labeled fields of one candidate. It is not safe for concurrent use
-// (Stats.mu guards it).
+// (fieldSeries.mu guards it).
 type fieldLabels struct {
 	max     int
 	counts  fieldCounts
@@ -73,16 +74,26 @@ func (f *fieldLabels) label(field string) (label, displaced string) {
 	return field, least
 }
 
-// countField counts one disagreement of field in vec under its label (see fieldLabels). The
-// metric is updated under the lock, so that a displaced series, once deleted, stays deleted.
-func (s *Stats) countField(vec *prometheus.CounterVec, route, cand, field string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	label, displaced := s.fields.label(field)
+// fieldSeries are one candidate's series of shadowproxy_field_disagreements_total. They outlive
+// config reloads with the Metrics, so that a field keeps its series.
+type fieldSeries struct {
+	vec              *prometheus.CounterVec
+	route, candidate string
+
+	mu     sync.Mutex
+	labels fieldLabels
+}
+
+// count counts one disagreement of field under its label (see fieldLabels). The metric is updated
+// under the lock, so that a displaced series, once deleted, stays deleted.
+func (f *fieldSeries) count(field string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	label, displaced := f.labels.label(field)
 	if displaced != "" {
-		vec.DeleteLabelValues(route, cand, displaced)
+		f.vec.DeleteLabelValues(f.route, f.candidate, displaced)
 	}
-	vec.WithLabelValues(route, cand, label).Inc()
+	f.vec.WithLabelValues(f.route, f.candidate, label).Inc()
 }
 
 // fieldCounts is a Space-Saving summary (Metwally, Agrawal and El Abbadi, "Efficient computation of

@@ -138,10 +138,10 @@ func TestFieldCountsSpaceSaving(t *testing.T) {
 // countField deletes the displaced field's series, and the set of series stays within max + other.
 func TestCountFieldDeletesDisplacedSeries(t *testing.T) {
 	vec := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "f_total", Help: "h"}, []string{"route", "candidate", "field"})
-	s := newStats(2)
+	s := &fieldSeries{vec: vec, route: "r", candidate: "c", labels: newFieldLabels(2)}
 	count := func(field string, n int) {
 		for range n {
-			s.countField(vec, "r", "c", field)
+			s.count(field)
 		}
 	}
 	count("a", 10) // the first 2 count as other

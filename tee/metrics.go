@@ -2,9 +2,7 @@ package tee
 
 import (
 	"sync"
-	"sync/atomic"
 
-	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shadowproxy/shadowproxy/compare"
@@ -32,9 +30,9 @@ const (
 // numResults is the number of compare.Outcome values.
 const numResults = int(compare.ShapeMismatch) + 1
 
-// Metrics are the tee's Prometheus metrics and the per-candidate statistics behind /status. Create them
-// once per process with NewMetrics and pass them to every Tee: they outlive config reloads, so counts
-// continue across a reload.
+// Metrics are the tee's Prometheus metrics. Create them once per process with NewMetrics and pass
+// them to every Tee: they outlive config reloads, so counters continue across a reload and a field
+// keeps its series. The counts behind /status are Stats.
 type Metrics struct {
 	shadows     *prometheus.CounterVec
 	drops       *prometheus.CounterVec
@@ -45,12 +43,10 @@ type Metrics struct {
 	noise       *prometheus.CounterVec
 	upstream    prometheus.ObserverVec
 
-	mu    sync.Mutex
-	live  map[*candidate]struct{}
-	stats map[statsKey]*Stats
+	mu     sync.Mutex
+	live   map[*candidate]struct{} // read at scrape time: queue depths, latency deltas
+	series map[statsKey]*fieldSeries
 }
-
-type statsKey struct{ route, candidate string }
 
 // NewMetrics registers the tee's metrics on reg. upstream is the shared
 // shadowproxy_upstream_duration_seconds{route,role,target} histogram (the proxy registers it); when nil,
@@ -87,23 +83,23 @@ func NewMetrics(reg prometheus.Registerer, upstream prometheus.ObserverVec) *Met
 		}, []string{"route", "candidate"}),
 		upstream: upstream,
 		live:     make(map[*candidate]struct{}),
-		stats:    make(map[statsKey]*Stats),
+		series:   make(map[statsKey]*fieldSeries),
 	}
 	reg.MustRegister(m.shadows, m.drops, m.comparisons, m.predictions, m.fields, m.chaos, m.noise, (*collector)(m))
 	return m
 }
 
-// statsFor returns the statistics of one candidate of one route, creating them on first use.
-func (m *Metrics) statsFor(route, cand string, fieldLabels int) *Stats {
+// fieldSeriesFor returns the field series of one candidate of one route, creating them on first use.
+func (m *Metrics) fieldSeriesFor(route, cand string, fieldLabels int) *fieldSeries {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k := statsKey{route, cand}
-	s, ok := m.stats[k]
+	f, ok := m.series[k]
 	if !ok {
-		s = newStats(fieldLabels)
-		m.stats[k] = s
+		f = &fieldSeries{vec: m.fields, route: route, candidate: cand, labels: newFieldLabels(fieldLabels)}
+		m.series[k] = f
 	}
-	return s
+	return f
 }
 
 func (m *Metrics) addLive(c *candidate) {
@@ -141,12 +137,11 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	depth := make(map[string]int, len(c.live))
+	// A candidate kept by a reload is live twice while the old pipeline drains; both share its stats.
+	stats := make(map[statsKey]*candidateStats, len(c.live))
 	for cand := range c.live {
 		depth[cand.name] += len(cand.queue)
-	}
-	stats := make(map[statsKey]*Stats, len(c.stats))
-	for k, s := range c.stats {
-		stats[k] = s
+		stats[statsKey{cand.route, cand.name}] = cand.stats
 	}
 	c.mu.Unlock()
 	for name, d := range depth {
@@ -166,60 +161,4 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstSummary(latencyDeltaDesc, uint64(count), sum, quantiles, k.route, k.candidate)
 	}
-}
-
-// Stats are one candidate's running counts, kept for /status.
-type Stats struct {
-	shadows      [numOutcomes]atomic.Int64
-	results      [numResults]atomic.Int64
-	predAgree    atomic.Int64
-	predDisagree atomic.Int64
-
-	mu sync.Mutex
-	// delta holds candidate minus primary latency in seconds; bounded to 2048 bins per sign.
-	delta *ddsketch.DDSketch
-	// recorded sums the weights of recorded agreements and disagreements (the unbiased estimate).
-	recordedAgree, recordedDisagree float64
-	fields                          fieldLabels
-}
-
-func newStats(fieldLabels int) *Stats {
-	sk, err := ddsketch.LogCollapsingLowestDenseDDSketch(0.01, 2048)
-	if err != nil {
-		panic(err) // constant arguments: cannot fail
-	}
-	return &Stats{delta: sk, fields: newFieldLabels(fieldLabels)}
-}
-
-func (s *Stats) addDelta(seconds float64) {
-	s.mu.Lock()
-	_ = s.delta.Add(seconds)
-	s.mu.Unlock()
-}
-
-func (s *Stats) addRecorded(disagree bool, weight float64) {
-	s.mu.Lock()
-	if disagree {
-		s.recordedDisagree += weight
-	} else {
-		s.recordedAgree += weight
-	}
-	s.mu.Unlock()
-}
-
-func (s *Stats) deltaQuantiles() ([len(deltaQuantiles)]float64, bool) {
-	var out [len(deltaQuantiles)]float64
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.delta.IsEmpty() {
-		return out, false
-	}
-	for i, q := range deltaQuantiles {
-		v, err := s.delta.GetValueAtQuantile(q.q)
-		if err != nil {
-			return out, false
-		}
-		out[i] = v
-	}
-	return out, true
 }

@@ -46,6 +46,9 @@ type Options struct {
 	Sink sink.Sink
 	// Metrics are shared by every Tee of the process. The default registers on a private registry.
 	Metrics *Metrics
+	// Stats, the counts behind Status, are shared by every Tee of the process so that they survive
+	// reloads. The default is private to the Tee.
+	Stats *Stats
 	// Logger. The default discards logs.
 	Logger *zap.Logger
 	// FieldLabels caps distinct field label values per candidate. The default is 20.
@@ -133,6 +136,9 @@ func New(opts Options) (*Tee, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(prometheus.NewRegistry(), nil)
 	}
+	if opts.Stats == nil {
+		opts.Stats = NewStats()
+	}
 	if opts.Logger == nil {
 		opts.Logger = zap.NewNop()
 	}
@@ -165,6 +171,7 @@ func New(opts Options) (*Tee, error) {
 		remove:  opts.RemoveHeaders,
 		sink:    opts.Sink,
 		metrics: opts.Metrics,
+		stats:   opts.Stats,
 		rules:   newRuleUse(opts.Comparator),
 		log:     opts.Logger,
 	}

@@ -33,6 +33,7 @@ func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 			p.close(context.Background())
 			return nil, nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
+		opts.Stats = a.stats
 		var m proxy.Mirror
 		if len(rc.Candidates) > 0 {
 			t, err := tee.New(opts)

@@ -68,6 +68,7 @@ type app struct {
 	log      *zap.Logger
 	reg      *prometheus.Registry
 	metrics  metrics
+	stats    *tee.Stats // behind /status; like the metrics, they outlive reloads
 	server   *proxy.Server
 	admin    *http.Server
 	listener net.Listener
@@ -110,6 +111,7 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 				Help: "Config reloads by result: ok, error.",
 			}, []string{"result"}),
 		},
+		stats:  tee.NewStats(),
 		failed: make(chan error, 2),
 	}
 	reg.MustRegister(a.metrics.reloads)
