@@ -19,6 +19,7 @@
 // 504 when it does not answer within its timeout.
 //
 // SetRoutes swaps the route table atomically, for config reloads: requests already routed finish on the
-// old table. Shutdown stops accepting, answers the requests in flight with Connection: close and waits
-// for them.
+// old table, and the replaced primaries' idle connections close a minute later. Shutdown stops
+// accepting, answers the requests in flight with Connection: close, waits for them, and closes every
+// primary's idle connections, replaced ones included: it leaves no timer or goroutine behind.
 package proxy

@@ -563,3 +563,57 @@ func TestHopScanAllocs(t *testing.T) {
 		t.Errorf("mask %b, want Keep-Alive only", m)
 	}
 }
+
+// TestShutdownClosesReplacedPrimaries: a table replaced by SetRoutes keeps its clients' idle
+// connections for a grace period; Shutdown must not leave that timer behind, but close them at once.
+func TestShutdownClosesReplacedPrimaries(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{}, 16)
+	old := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("old") },
+		ConnState: func(_ net.Conn, st fasthttp.ConnState) {
+			if st == fasthttp.StateClosed {
+				closed <- struct{}{}
+			}
+		},
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = old.Serve(ln) }()
+	defer func() { _ = old.Shutdown(); <-served }()
+	fresh := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("new") })
+
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: "http://" + ln.Addr().String()}}}})
+	if got := h.do(t, "GET", "/", nil, ""); string(got.Body()) != "old" {
+		t.Fatalf("before SetRoutes: %s", got.Body())
+	}
+	if err := h.srv.SetRoutes([]Route{{Name: "r", Primary: Upstream{URL: fresh}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.do(t, "GET", "/", nil, ""); string(got.Body()) != "new" {
+		t.Fatalf("after SetRoutes: %s", got.Body())
+	}
+	select {
+	case <-closed:
+		t.Fatal("the replaced primary's connection closed before its grace period or Shutdown")
+	default:
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := h.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second): // the grace period is a minute, the idle timeout 30 s
+		t.Fatal("Shutdown left the replaced primary's idle connection open")
+	}
+	h.srv.retireMu.Lock()
+	left := len(h.srv.retiring)
+	h.srv.retireMu.Unlock()
+	if left != 0 {
+		t.Errorf("%d grace timers left after Shutdown", left)
+	}
+}

@@ -50,7 +50,29 @@ type Server struct {
 	none     *codeCounters
 	scratch  sync.Pool
 	exchange sync.Pool
+
+	// conns counts open client connections; gone is closed once none is left while draining.
+	conns    atomic.Int64
+	gone     chan struct{}
+	goneOnce sync.Once
+
+	// retiring holds the tables replaced by SetRoutes whose clients still keep idle connections;
+	// each has a timer, and retired counts the timers that have not finished.
+	retireMu sync.Mutex
+	retiring map[*retiredTable]struct{}
+	stopped  bool // Shutdown has retired every table: a later SetRoutes closes the old one at once
+	retired  sync.WaitGroup
 }
+
+// retiredTable is a table replaced by SetRoutes, with the timer that closes its idle connections.
+type retiredTable struct {
+	t     *table
+	timer *time.Timer
+}
+
+// retireGrace is how long the clients of replaced primaries keep their idle connections: requests
+// routed just before the swap still use them.
+const retireGrace = time.Minute
 
 // New builds a Server; Serve starts it.
 func New(o Options) (*Server, error) {
@@ -67,6 +89,8 @@ func New(o Options) (*Server, error) {
 		none:     o.Metrics.codes(noRoute),
 		scratch:  sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
 		exchange: sync.Pool{New: func() any { return new(Exchange) }},
+		gone:     make(chan struct{}),
+		retiring: make(map[*retiredTable]struct{}),
 	}
 	if err := s.SetRoutes(o.Routes); err != nil {
 		return nil, err
@@ -85,27 +109,72 @@ func New(o Options) (*Server, error) {
 		MaxRequestBodySize:    orInt(o.MaxRequestBody, 16<<20),
 		ReadBufferSize:        orInt(o.MaxHeaderBytes, 16<<10),
 		Concurrency:           o.Concurrency,
+		ConnState:             s.connState,
 		Logger:                zapPrintf{o.Logger},
 	}
 	return s, nil
 }
 
 // SetRoutes replaces the route table at once: new requests use the new routes, requests in flight
-// finish on the old. Clients of replaced primaries close their idle connections after a grace period.
+// finish on the old. Clients of replaced primaries close their idle connections after a grace period
+// (a minute), or at Shutdown if it comes first.
 func (s *Server) SetRoutes(rs []Route) error {
 	t, err := s.compile(rs)
 	if err != nil {
 		return err
 	}
-	old := s.table.Swap(t)
-	if old != nil {
-		time.AfterFunc(time.Minute, func() {
-			for _, r := range old.routes {
-				r.client.CloseIdleConnections()
-			}
-		})
+	if old := s.table.Swap(t); old != nil {
+		s.retire(old)
 	}
 	return nil
+}
+
+// retire closes the idle connections of old's clients after retireGrace, or at Shutdown.
+func (s *Server) retire(old *table) {
+	s.retireMu.Lock()
+	defer s.retireMu.Unlock()
+	if s.stopped {
+		old.closeIdle()
+		return
+	}
+	rt := &retiredTable{t: old}
+	s.retired.Add(1)
+	rt.timer = time.AfterFunc(retireGrace, func() {
+		defer s.retired.Done()
+		s.retireMu.Lock()
+		delete(s.retiring, rt)
+		s.retireMu.Unlock()
+		old.closeIdle()
+	})
+	s.retiring[rt] = struct{}{}
+}
+
+// retireAll closes the idle connections of every replaced table now, and of those replaced later at
+// once, and waits for timers that already fired.
+func (s *Server) retireAll() {
+	s.retireMu.Lock()
+	s.stopped = true
+	for rt := range s.retiring {
+		if rt.timer.Stop() {
+			delete(s.retiring, rt)
+			rt.t.closeIdle()
+			s.retired.Done()
+		}
+	}
+	s.retireMu.Unlock()
+	s.retired.Wait()
+}
+
+// connState counts client connections, so that Shutdown learns when the last one has gone.
+func (s *Server) connState(_ net.Conn, state fasthttp.ConnState) {
+	switch state {
+	case fasthttp.StateNew:
+		s.conns.Add(1)
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		if s.conns.Add(-1) == 0 && s.draining.Load() {
+			s.goneOnce.Do(func() { close(s.gone) })
+		}
+	}
 }
 
 // Serve serves clients on ln until Shutdown, after which it returns nil.
@@ -139,16 +208,22 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if d, ok := ctx.Deadline(); ok {
 		grace = min(grace, time.Until(d)/2)
 	}
-	for end := time.Now().Add(grace); s.srv.GetOpenConnectionsCount() > 0 && time.Now().Before(end); {
-		time.Sleep(5 * time.Millisecond)
+	if s.conns.Load() == 0 {
+		s.goneOnce.Do(func() { close(s.gone) })
 	}
+	wait := time.NewTimer(grace)
+	select {
+	case <-s.gone:
+	case <-wait.C:
+	case <-ctx.Done():
+	}
+	wait.Stop()
 	err := s.srv.ShutdownWithContext(ctx)
 	if ctx.Err() == nil {
 		err = nil // the only other error is closing the listener a second time
 	}
-	for _, r := range s.table.Load().routes {
-		r.client.CloseIdleConnections()
-	}
+	s.table.Load().closeIdle()
+	s.retireAll()
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
@@ -242,6 +317,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 	}
 	s.finish(ctx)
+}
+
+// closeIdle closes the idle connections of the table's primary clients.
+func (t *table) closeIdle() {
+	for _, r := range t.routes {
+		r.client.CloseIdleConnections()
+	}
 }
 
 // finish asks keep-alive clients to move away while the server drains.
