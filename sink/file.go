@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap"
 )
@@ -62,11 +63,12 @@ type File struct {
 	metrics *Metrics
 	log     *zap.Logger
 
-	mu     sync.RWMutex // guards closed against the close of ch
-	closed bool
-	ch     chan *Record // bounded by Buffer; full: drop
-	done   chan struct{}
-	err    error // set by the writer goroutine before done closes
+	mu      sync.RWMutex // guards closed against the close of ch
+	closed  bool
+	ch      chan *Record // bounded by Buffer; full: drop
+	abandon atomic.Bool  // set by Close once its ctx has ended: the writer drops what is left
+	done    chan struct{}
+	err     error // set by the writer goroutine before done closes
 
 	// Owned by the writer goroutine.
 	f      *os.File
@@ -121,8 +123,9 @@ func (s *File) Write(rec *Record) {
 	s.mu.RUnlock()
 }
 
-// Close writes what is buffered, fsyncs and closes the file. If ctx ends first, Close returns its
-// error while the writer goroutine finishes in the background.
+// Close stops taking records and writes what is buffered until ctx ends; what is still buffered
+// then is dropped and counted (reason close_timeout). It fsyncs and closes the file, and returns once
+// the writer goroutine has ended: after ctx ends, at most the write in progress.
 func (s *File) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if !s.closed {
@@ -134,8 +137,10 @@ func (s *File) Close(ctx context.Context) error {
 	case <-s.done:
 		return s.err
 	case <-ctx.Done():
-		return fmt.Errorf("close file sink: %w", ctx.Err())
 	}
+	s.abandon.Store(true)
+	<-s.done
+	return errors.Join(fmt.Errorf("close file sink: %w", ctx.Err()), s.err)
 }
 
 const fileBatchBytes = 1 << 20
@@ -143,6 +148,10 @@ const fileBatchBytes = 1 << 20
 func (s *File) run() {
 	defer close(s.done)
 	for rec := range s.ch {
+		if s.abandon.Load() {
+			s.metrics.drop(s.name, ReasonCloseTimeout, 1)
+			continue
+		}
 		n := 1
 		s.buf = append(Encode(s.buf[:0], rec), '\n')
 	batch:

@@ -1,23 +1,12 @@
 package sink
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
-
-// lines reads the JSON lines of a file sink's file.
-func lines(t *testing.T, path string) []string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Fields(string(b))
-}
 
 func TestSwapReplacesTheDestination(t *testing.T) {
 	dir := t.TempDir()
@@ -49,10 +38,10 @@ func TestSwapReplacesTheDestination(t *testing.T) {
 	if got := dropped(m, "b", ReasonClosed); got != 0 {
 		t.Errorf("a write after Close reached the closed destination (%d drops)", got)
 	}
-	if got := lines(t, a); len(got) != 1 || !strings.Contains(got[0], `"to-a"`) {
+	if got := readLines(t, a); len(got) != 1 || !bytes.Contains(got[0], []byte(`"to-a"`)) {
 		t.Errorf("a holds %q, want the one record written before Replace", got)
 	}
-	if got := lines(t, b); len(got) != 1 || !strings.Contains(got[0], `"to-b"`) {
+	if got := readLines(t, b); len(got) != 1 || !bytes.Contains(got[0], []byte(`"to-b"`)) {
 		t.Errorf("b holds %q, want the one record written after Replace", got)
 	}
 }
@@ -82,7 +71,7 @@ func TestSwapOpenFails(t *testing.T) {
 	}
 	w.Write(testRecord("back"))
 	closeCtx(t, w)
-	if got := lines(t, path); len(got) != 1 || !strings.Contains(got[0], `"back"`) {
+	if got := readLines(t, path); len(got) != 1 || !bytes.Contains(got[0], []byte(`"back"`)) {
 		t.Errorf("b holds %q", got)
 	}
 }
