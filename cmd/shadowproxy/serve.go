@@ -73,7 +73,8 @@ type app struct {
 	admin    *http.Server
 	listener net.Listener
 	adminLn  net.Listener
-	failed   chan error
+	failed   chan error     // the first error of a Serve below; room for both
+	serving  sync.WaitGroup // the proxy's and the admin listener's Serve
 	ready    atomic.Bool
 
 	reloadMu sync.Mutex // one reload at a time
@@ -147,16 +148,16 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		return fail(fmt.Errorf("admin listen: %w", err))
 	}
 	a.admin = &http.Server{Handler: a.adminHandler(cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
+	a.serving.Go(func() {
 		if err := a.server.Serve(a.listener); err != nil {
 			a.failed <- fmt.Errorf("proxy: %w", err)
 		}
-	}()
-	go func() {
+	})
+	a.serving.Go(func() {
 		if err := a.admin.Serve(a.adminLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			a.failed <- fmt.Errorf("admin: %w", err)
 		}
-	}()
+	})
 	if path != "" && cfg.Reload.Watch != nil && *cfg.Reload.Watch {
 		w, err := watchFile(path, cfg.Reload.Debounce.D(), func() { a.reload("file change") }, log)
 		if err != nil {
@@ -251,6 +252,7 @@ func (a *app) shutdown() error {
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()
 	_ = a.admin.Shutdown(actx)
+	a.serving.Wait() // both Serve calls return once their listeners are closed
 	if err := errors.Join(errs...); err != nil {
 		// What was cut short is counted (abandoned shadows, dropped records); the exit is still clean.
 		a.log.Warn("shutdown deadline reached", zap.Error(err))
