@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -44,16 +45,18 @@ type Kafka struct {
 	pendBytes int64              // bytes of the values in pend
 	seq       uint64
 
-	failing   sync.Mutex // guards down
-	down      bool
-	wake      chan struct{} // cap 1: the spool has records
-	drain     chan struct{} // closed by Close: replay what is left, then stop
-	replayCtx context.Context
-	stopRepl  context.CancelFunc
-	pumpDone  chan struct{}
-	replDone  chan struct{}
-	statsDone chan struct{}
-	stopStats chan struct{}
+	failing sync.Mutex // guards down
+	down    bool
+
+	wake      chan struct{}      // cap 1: the spool has records
+	drain     chan struct{}      // closed by Close: replay what is left, then stop
+	flushed   chan struct{}      // closed by pump once the async writer has flushed
+	replayed  chan struct{}      // closed by replay when it ends
+	stopStats chan struct{}      // closed by Close: statsLoop collects once more and ends
+	cancel    context.CancelFunc // ends the replay's writes
+	abandon   atomic.Bool        // set by Close once its ctx has ended: pump spools or drops what is left
+	conns     *brokerConns       // cut by Close once its ctx has ended: the writes in flight end
+	wg        sync.WaitGroup     // every goroutine the sink starts; Close waits for them
 }
 
 type pending struct {
@@ -93,10 +96,10 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 		pend:      make(map[uint64]pending),
 		wake:      make(chan struct{}, 1),
 		drain:     make(chan struct{}),
-		pumpDone:  make(chan struct{}),
-		replDone:  make(chan struct{}),
-		statsDone: make(chan struct{}),
+		flushed:   make(chan struct{}),
+		replayed:  make(chan struct{}),
 		stopStats: make(chan struct{}),
+		conns:     newBrokerConns(),
 	}
 	if k.name == "" {
 		k.name = "kafka"
@@ -110,6 +113,7 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	k.pendCond = sync.NewCond(&k.pendMu)
 	k.metrics.init(k.name)
 	k.transport = &kafka.Transport{
+		Dial:        k.conns.dial,
 		ClientID:    opts.clientID(),
 		TLS:         opts.TLS,
 		SASL:        mech,
@@ -149,10 +153,11 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	if opts.CreateTopic {
 		k.createTopic()
 	}
-	k.replayCtx, k.stopRepl = context.WithCancel(context.Background())
-	go k.pump()
-	go k.replay()
-	go k.statsLoop()
+	ctx, cancel := context.WithCancel(context.Background())
+	k.cancel = cancel
+	k.wg.Go(k.pump)
+	k.wg.Go(func() { k.replay(ctx) })
+	k.wg.Go(k.statsLoop)
 	return k, nil
 }
 
@@ -189,11 +194,19 @@ func (k *Kafka) Write(rec *Record) {
 	k.mu.RUnlock()
 }
 
-// pump moves records from the buffer to Kafka or to the spool.
+// pump moves records from the buffer to Kafka or to the spool and, once the buffer is closed,
+// flushes the async writer. After Close's ctx has ended, it spools (or drops) what is left.
 func (k *Kafka) pump() {
-	defer close(k.pumpDone)
 	size := 1024
 	for rec := range k.in {
+		if k.abandon.Load() {
+			if k.spool == nil {
+				k.metrics.drop(k.name, ReasonCloseTimeout, 1)
+			} else if value := k.encode(rec, size); value != nil {
+				k.toSpool(value)
+			}
+			continue
+		}
 		value := k.encode(rec, size)
 		if value == nil {
 			continue
@@ -209,6 +222,8 @@ func (k *Kafka) pump() {
 		}
 		k.send(rec, value)
 	}
+	_ = k.async.Close() // flushes; failures are spooled by completion
+	close(k.flushed)
 }
 
 // reserve takes an in-flight slot for a value of n bytes if one is free.
@@ -442,7 +457,6 @@ func errorKind(err error) string {
 }
 
 func (k *Kafka) statsLoop() {
-	defer close(k.statsDone)
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
@@ -463,10 +477,11 @@ func (k *Kafka) collectStats() {
 
 // Close stops taking records, sends what is buffered (to Kafka or the spool), waits for the Kafka
 // writer, replays the spool while Kafka takes it and ctx lasts (it stops at the first failed
-// attempt), then closes the spool. Records still
-// in the spool stay on disk for the next sink on the same directory. If ctx ends while the writer
-// still holds records, they are spooled (and may be sent twice) or, without a spool, counted as
-// dropped (reason close_timeout); the writer's goroutines then end on their own retry limit.
+// attempt), then closes the spool. Records still in the spool stay on disk for the next sink on the
+// same directory. If ctx ends first, what the writer still holds and what is still buffered are
+// spooled (and may be sent twice) or, without a spool, counted as dropped (reason close_timeout),
+// and the connections to the brokers are cut so that the writes in flight end. Close returns once
+// every goroutine of the sink has ended.
 func (k *Kafka) Close(ctx context.Context) error {
 	k.mu.Lock()
 	if k.closed {
@@ -477,36 +492,19 @@ func (k *Kafka) Close(ctx context.Context) error {
 	close(k.in)
 	k.mu.Unlock()
 
-	var errs []error
-	asyncDone := make(chan struct{})
-	go func() {
-		<-k.pumpDone
-		_ = k.async.Close() // flushes; failures are spooled by completion
-		close(asyncDone)
-	}()
-	flushed := false
-	select {
-	case <-asyncDone:
-		flushed = true
-	case <-ctx.Done():
-	}
+	flushed := await(ctx, k.flushed)
 	close(k.drain)
-	replayed := false
-	select {
-	case <-k.replDone:
-		replayed = true
-	case <-ctx.Done():
-	}
-	k.stopRepl()
-	<-k.replDone
+	replayed := await(ctx, k.replayed)
+	var errs []error
 	if !flushed || !replayed {
 		errs = append(errs, fmt.Errorf("close kafka sink: %w", ctx.Err()))
-	}
-	if !flushed {
+		k.abandon.Store(true)
+		k.conns.cut()
 		k.spoolPending()
 	}
+	k.cancel()
 	close(k.stopStats)
-	<-k.statsDone
+	k.wg.Wait()
 	if k.spool != nil {
 		if err := k.spool.close(); err != nil {
 			errs = append(errs, err)
@@ -515,6 +513,21 @@ func (k *Kafka) Close(ctx context.Context) error {
 	_ = k.sync.Close()
 	k.transport.CloseIdleConnections()
 	return errors.Join(errs...)
+}
+
+// await reports whether done is closed before ctx ends.
+func await(ctx context.Context, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 var _ Sink = (*Kafka)(nil)

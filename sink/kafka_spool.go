@@ -37,13 +37,13 @@ func (k *Kafka) toSpool(value []byte) {
 	}
 }
 
-// replay delivers the spool to Kafka in order, with exponential backoff between failed attempts.
-func (k *Kafka) replay() {
-	defer close(k.replDone)
+// replay delivers the spool to Kafka in order, with exponential backoff between failed attempts,
+// until ctx ends or, once drain is closed, the spool is empty.
+func (k *Kafka) replay(ctx context.Context) {
+	defer close(k.replayed)
 	if k.spool == nil {
 		return
 	}
-	ctx := k.replayCtx
 	bo := backoff{min: min(100*time.Millisecond, k.opts.retryBackoff()), max: k.opts.retryBackoff()}
 	draining := false
 	for ctx.Err() == nil {
@@ -126,6 +126,7 @@ func (k *Kafka) spoolPending() {
 	left := make([][]byte, 0, len(k.pend))
 	for seq, p := range k.pend {
 		delete(k.pend, seq)
+		<-k.sem // the token its send took; a completion for it finds no entry and takes none
 		left = append(left, p.value)
 	}
 	k.pendBytes = 0

@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -689,6 +690,11 @@ func TestKafkaSlowBrokerCloseTimeout(t *testing.T) {
 	if err := k.Close(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Close = %v, want a deadline error", err)
 	}
+	// The broker still holds the produce requests: Close must have cut them and waited for the
+	// sink's goroutines and its Kafka writers', not left them to end on their own timers.
+	if g := kafkaGoroutines(); g != "" {
+		t.Fatalf("goroutines left after Close:\n%s", g)
+	}
 	if got := records(m, "kafka", OutcomeSpooled); got != n {
 		t.Fatalf("spooled %d, want %d", got, n)
 	}
@@ -704,4 +710,19 @@ func TestKafkaSlowBrokerCloseTimeout(t *testing.T) {
 	if got := distinctKeys(consume(t, addr, n)); len(got) != n {
 		t.Fatalf("%d distinct keys, want %d", len(got), n)
 	}
+}
+
+// kafkaGoroutines returns the stacks of the goroutines that run the Kafka sink's code or kafka-go's
+// writers.
+func kafkaGoroutines() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if strings.Contains(g, "shadowproxy/sink.(*Kafka)") || strings.Contains(g, "kafka-go.(*partitionWriter)") ||
+			strings.Contains(g, "kafka-go.(*Writer)") {
+			out = append(out, g)
+		}
+	}
+	return strings.Join(out, "\n\n")
 }
