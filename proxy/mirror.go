@@ -29,3 +29,23 @@ type Exchange struct {
 type Mirror interface {
 	Offer(ex *Exchange) bool
 }
+
+// A BodyLimit is a Mirror that takes no exchange whose request body or answer is larger than
+// MaxBody bytes. Of a streamed answer, the proxy keeps MaxBody()+1 bytes for such a Mirror, so that
+// it sees a larger answer as too large; for any other Mirror it keeps defaultStreamKeep+1.
+type BodyLimit interface {
+	Mirror
+	MaxBody() int
+}
+
+// defaultStreamKeep is how much of a streamed answer the proxy keeps for a Mirror that states no
+// BodyLimit.
+const defaultStreamKeep = 1 << 20
+
+// mirrorMaxBody is how much of a streamed answer m takes.
+func mirrorMaxBody(m Mirror) int {
+	if l, ok := m.(BodyLimit); ok && l.MaxBody() > 0 {
+		return l.MaxBody()
+	}
+	return defaultStreamKeep
+}

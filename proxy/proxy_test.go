@@ -100,6 +100,16 @@ func (r *recorder) all() []recorded {
 
 var _ Mirror = (*recorder)(nil)
 
+// limitedRecorder is a recorder that states a BodyLimit.
+type limitedRecorder struct {
+	recorder
+	max int
+}
+
+func (r *limitedRecorder) MaxBody() int { return r.max }
+
+var _ BodyLimit = (*limitedRecorder)(nil)
+
 func echo(name string) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		ctx.Response.Header.Set("X-Upstream", name)

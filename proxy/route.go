@@ -28,10 +28,6 @@ type Route struct {
 	Primary Upstream
 	// Mirror receives the finished exchanges. The default nil mirrors nothing.
 	Mirror Mirror
-	// MirrorMaxBody is the largest answer the mirror takes (its record.max_body): of a streamed
-	// answer the proxy keeps this much and one byte more, so that the mirror sees a larger one as
-	// too large. The default is 1 MiB.
-	MirrorMaxBody int
 }
 
 // Upstream is a model server.
@@ -99,7 +95,7 @@ func (s *Server) compile(rs []Route) (*table, error) {
 			stream:  r.Primary.Stream,
 			mirror:  r.Mirror,
 
-			mirrorMaxBody: r.MirrorMaxBody,
+			mirrorMaxBody: mirrorMaxBody(r.Mirror),
 			codes:         s.metrics.codes(r.Name),
 			latency:       s.metrics.Upstream.WithLabelValues(r.Name, "primary", target),
 		}
@@ -108,9 +104,6 @@ func (s *Server) compile(rs []Route) (*table, error) {
 		}
 		if cr.timeout <= 0 {
 			cr.timeout = 2 * time.Second
-		}
-		if cr.mirrorMaxBody <= 0 {
-			cr.mirrorMaxBody = 1 << 20
 		}
 		for k, v := range r.Headers {
 			cr.headers = append(cr.headers, [2][]byte{[]byte(k), []byte(v)})

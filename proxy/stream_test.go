@@ -123,8 +123,9 @@ func TestStreamRouteKnownLengthAndLimits(t *testing.T) {
 			ctx.SetBodyString(big)
 		}
 	})
-	rec := &recorder{}
-	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: primary, Stream: true, MaxResponseBody: 2000}, Mirror: rec, MirrorMaxBody: 1000}}})
+	lim := &limitedRecorder{max: 1000}
+	rec := &lim.recorder
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: primary, Stream: true, MaxResponseBody: 2000}, Mirror: lim}}})
 
 	// A known length is read whole and passed with its length, as on other routes.
 	resp := h.do(t, "GET", "/json", nil, "")

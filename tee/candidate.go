@@ -28,6 +28,7 @@ var roleLabels = [...]string{"candidate", "secondary"}
 // shared is what every candidate of a Tee uses.
 type shared struct {
 	route   string
+	maxBody int // bounds every body copy (Options.MaxBody)
 	cmp     *compare.Comparator
 	record  RecordOptions
 	redact  *redactor
@@ -48,7 +49,6 @@ type candidate struct {
 	host         string
 	sampler      sampler
 	timeout      time.Duration
-	maxBody      int
 	chaos        Chaos
 	promoteBelow float64
 	client       *fasthttp.HostClient
@@ -88,9 +88,6 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 	if o.Queue <= 0 {
 		o.Queue = 1024
 	}
-	if o.MaxBody <= 0 {
-		o.MaxBody = 4 << 20
-	}
 	if o.MaxResponseBody <= 0 {
 		o.MaxResponseBody = 16 << 20
 	}
@@ -102,7 +99,6 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 		host:         host,
 		sampler:      newSampler(o.Name, o.Sample, o.StickyKey),
 		timeout:      o.Timeout,
-		maxBody:      o.MaxBody,
 		chaos:        o.Chaos,
 		promoteBelow: o.PromoteBelow,
 		client: &fasthttp.HostClient{

@@ -50,7 +50,7 @@ func (c *candidate) maybeRecord(j *job, resp *fasthttp.Response, err error, res 
 // the job is reused.
 func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res compare.Result, lat time.Duration, kind string, weight float64, injected string) *sink.Record {
 	req := &j.req
-	max := c.record.MaxBody
+	max := c.maxBody
 	rec := &sink.Record{
 		Schema:    sink.Schema,
 		ID:        string(j.id),

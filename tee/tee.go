@@ -38,6 +38,11 @@ type Options struct {
 	Noise NoiseOptions
 	// Comparator compares answers. The default compares JSON structurally (compare.Options{}).
 	Comparator *compare.Comparator
+	// MaxBody bounds every body copy the Tee keeps. An exchange whose request body or primary answer
+	// is larger is not mirrored (dropped, reason body_too_large), so that a candidate's queue holds at
+	// most Queue x 2 x MaxBody bytes of bodies; a candidate's answer that is larger is cut in its
+	// record (truncated: true). The default is 64 KiB.
+	MaxBody int
 	// Record chooses what is written to Sink.
 	Record RecordOptions
 	// RemoveHeaders are deleted from shadow requests (credentials a candidate must not see).
@@ -67,10 +72,6 @@ type UpstreamOptions struct {
 	Concurrency int
 	// Queue is the number of copies waiting for a worker; beyond it copies are dropped. The default is 1024.
 	Queue int
-	// MaxBody is the largest request body, and primary answer, copied for mirroring: an exchange with a
-	// larger one is not mirrored (dropped with reason body_too_large), so a queue holds at most
-	// Queue x 2 x MaxBody bytes of bodies. The default is 4 MiB.
-	MaxBody int
 	// MaxResponseBody is the largest answer read from the candidate; a larger one is an error. The
 	// default is 16 MiB.
 	MaxResponseBody int
@@ -105,8 +106,6 @@ type RecordOptions struct {
 	Disagreements float64
 	// Agreements is the share of agreements recorded, 0 to 1.
 	Agreements float64
-	// MaxBody caps each body kept in a record (truncated: true beyond it). The default is 64 KiB.
-	MaxBody int
 	// RedactHeaders are written as "[redacted]" (or a keyed hash, see HashKey).
 	RedactHeaders []string
 	// RedactFields are JSON paths (dotted, [*] for any index) redacted in every body and diff.
@@ -119,6 +118,7 @@ type RecordOptions struct {
 // Tee mirrors one route's exchanges to its candidates: it is the route's proxy.Mirror.
 type Tee struct {
 	route     string
+	maxBody   int
 	methods   proxy.Methods
 	cands     []*candidate
 	secondary *candidate
@@ -149,9 +149,6 @@ func New(opts Options) (*Tee, error) {
 		}
 		opts.Comparator = c
 	}
-	if opts.Record.MaxBody <= 0 {
-		opts.Record.MaxBody = 64 << 10
-	}
 	if opts.Noise.Relative <= 0 {
 		opts.Noise.Relative = 0.2
 	}
@@ -162,10 +159,11 @@ func New(opts Options) (*Tee, error) {
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", opts.Route, err)
 	}
-	t := &Tee{route: opts.Route, methods: proxy.NewMethods(opts.Methods), metrics: opts.Metrics, log: opts.Logger}
+	t := &Tee{route: opts.Route, maxBody: opts.maxBody(), methods: proxy.NewMethods(opts.Methods), metrics: opts.Metrics, log: opts.Logger}
 	shared := &shared{
 		route:   opts.Route,
 		cmp:     opts.Comparator,
+		maxBody: t.maxBody,
 		record:  opts.Record,
 		redact:  red,
 		remove:  opts.RemoveHeaders,
@@ -204,6 +202,16 @@ func New(opts Options) (*Tee, error) {
 	}
 	return t, nil
 }
+
+func (o *Options) maxBody() int {
+	if o.MaxBody > 0 {
+		return o.MaxBody
+	}
+	return 64 << 10
+}
+
+// MaxBody implements proxy.BodyLimit: the Tee takes no exchange with a body over Options.MaxBody.
+func (t *Tee) MaxBody() int { return t.maxBody }
 
 // Offer implements proxy.Mirror: it mirrors the exchange to every candidate whose sampler takes it.
 // It copies what it keeps, never blocks, and reports whether any candidate took the exchange. The
@@ -325,4 +333,4 @@ func jsonLength(h *fasthttp.ResponseHeader) int {
 	return n
 }
 
-var _ proxy.Mirror = (*Tee)(nil)
+var _ proxy.BodyLimit = (*Tee)(nil)

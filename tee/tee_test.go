@@ -525,7 +525,8 @@ func rawServer(t *testing.T, reply string, drip time.Duration) string {
 
 func TestTeeBodyTooLargeIsNotMirrored(t *testing.T) {
 	tee := newTestTee(t, prometheus.NewRegistry(), Options{
-		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: proxytest.Serve(t, func(*fasthttp.RequestCtx) {}), MaxBody: 16}, Sample: 1}},
+		MaxBody:    16,
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: proxytest.Serve(t, func(*fasthttp.RequestCtx) {})}, Sample: 1}},
 	})
 	for _, tt := range []struct{ body, answer string }{{`{"x":"` + strings.Repeat("a", 32) + `"}`, `{}`}, {`{}`, `{"y":"` + strings.Repeat("b", 32) + `"}`}} {
 		req, resp := exchange("big", tt.body, tt.answer)

@@ -62,8 +62,7 @@ func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 				TLS:      primaryTLS,
 				Stream:   rc.Primary.Stream,
 			},
-			Mirror:        m,
-			MirrorMaxBody: int(rc.Record.MaxBody),
+			Mirror: m,
 		})
 	}
 	return p, routes, nil
@@ -122,6 +121,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		Route:         rc.Name,
 		Methods:       methods,
 		Comparator:    cmp,
+		MaxBody:       int(rec.MaxBody),
 		RemoveHeaders: rc.ShadowHeaders.Remove,
 		Sink:          s,
 		Metrics:       m,
@@ -134,7 +134,6 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		Record: tee.RecordOptions{
 			Disagreements: rec.Disagreements.Fraction(),
 			Agreements:    rec.Agreements.Fraction(),
-			MaxBody:       int(rec.MaxBody),
 			RedactHeaders: rec.Redact.Headers,
 			RedactFields:  rec.Redact.Fields,
 		},
@@ -151,7 +150,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		if err != nil {
 			return tee.Options{}, fmt.Errorf("secondary: %w", err)
 		}
-		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), MaxBody: int(rec.MaxBody), TLS: t}
+		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), TLS: t}
 	}
 	for _, c := range rc.Candidates {
 		key, err := tee.ParseStickyKey(c.StickyKey)
@@ -169,7 +168,6 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 				Timeout:     c.Timeout.D(),
 				Concurrency: c.Concurrency,
 				Queue:       c.Queue,
-				MaxBody:     int(rec.MaxBody), // bounds each queued copy (DESIGN: body copies are bounded by max_body)
 				TLS:         t,
 			},
 			Sample:    c.Sample.Fraction(),
