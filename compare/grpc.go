@@ -1,6 +1,10 @@
 package compare
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"strconv"
+)
 
 // Full gRPC method names whose messages GRPCView knows.
 const (
@@ -9,6 +13,11 @@ const (
 	// MethodPredict is TF Serving's prediction call.
 	MethodPredict = "/tensorflow.serving.PredictionService/Predict"
 )
+
+// FormatProtobuf is the format GRPCView reports for the structural view of a message of an
+// unknown method. It is not a format New takes: such views compare as json (or auto, which
+// detects them as json).
+const FormatProtobuf = "protobuf"
 
 // ErrUnknownMethod is returned by GRPCEncode and GRPCSet for a method whose messages are not known.
 var ErrUnknownMethod = errors.New("unknown gRPC method")
@@ -20,14 +29,72 @@ var ErrUnknownMethod = errors.New("unknown gRPC method")
 // (format "tfserving", `outputs`). Messages of other methods are decoded structurally, field
 // number by field number (format "protobuf"). response says whether msg is the method's response
 // (true) or its request. An error means the bytes are not a valid message of that method.
+//
+// The views, keys in this order (a key in brackets only when the message has it):
+//
+//	ModelInfer response: {"model_name":S,"model_version":S,["id":S,]["parameters":{K:V},]
+//	    "outputs":[{"name":S,"datatype":S,"shape":[N],["parameters":{K:V},]["data":[E]]}]}
+//	ModelInfer request:  the same with "inputs" for the tensors, then ["outputs":[{"name":S,
+//	    ["parameters":{K:V}]}]] for the requested outputs.
+//	Predict response:    {"outputs":T or {NAME:T},["model_spec":M]}
+//	Predict request:     {["model_spec":M,]"inputs":{NAME:T}[,"output_filter":[S]]}
+//
+// A ModelInfer tensor's data is flat, in row-major order, whether the message holds it as typed
+// contents or as raw_output_contents (raw_input_contents) read by datatype: the two give the
+// same view. data is left out when the tensor has neither. Parameters are bools, numbers or
+// strings (null for an empty InferParameter). A TF tensor T is a nested array by its
+// tensor_shape (a bare value for rank 0), from typed values or tensor_content alike, filled as
+// TensorFlow fills short typed values; a single output is the tensor itself, as TF Serving's
+// REST API answers, several are an object by name. M is {["name":S,]["version":N or
+// "version_label":S,]["signature_name":S]}: the tfserving format does not compare it. Map
+// entries are sorted by key. Elements: numbers (floats as the shortest decimal that reads back
+// as the same float32 or float64; NaN, Infinity and -Infinity bare, as TF Serving writes them,
+// which New reads), booleans, and for BYTES and DT_STRING a string when the bytes are UTF-8,
+// else {"b64":"<base64>"}. Unknown fields are skipped.
+//
+// The structural view (FormatProtobuf) is best effort: see protoView. Work is bounded: a view
+// over 16 times the message's size plus 4 KiB is an error (ErrBadMessage), as are tensor shapes
+// of over 64 dimensions. Errors wrap ErrBadMessage.
 func GRPCView(method string, msg []byte, response bool) (view []byte, format string, err error) {
-	return nil, "", errors.New("GRPCView: not implemented yet")
+	w := newJW(len(msg))
+	switch method {
+	case MethodModelInfer:
+		format, err = FormatKServeV2, v2View(w, msg, response)
+	case MethodPredict:
+		format, err = FormatTFServing, tfView(w, msg, response)
+	default:
+		format, err = FormatProtobuf, protoView(w, msg, 0)
+		if err == nil {
+			err = w.check()
+		}
+	}
+	if err != nil {
+		return nil, format, fmt.Errorf("%s %s: %w", method, side(response), err)
+	}
+	return w.b, format, nil
 }
 
 // GRPCEncode is GRPCView's inverse for the known methods: it encodes a REST JSON view as the
 // method's protobuf message. It serves model servers written in Go (the demo, the benchmark, tests).
+//
+// GRPCView(GRPCEncode(v)) is v for every view GRPCView makes; other JSON is read as leniently as
+// the REST protocols allow (nested "data" is flattened, keys may come in any order, empty strings
+// are left out). ModelInfer tensors are written as typed contents, or all as raw contents when
+// one is FP16 or BF16 (which have no typed field). Predict tensors carry no dtype in their view,
+// so GRPCEncode infers it from the values: DT_BOOL, DT_STRING, DT_INT64 for integers (DT_UINT64
+// above the int64 range), DT_FLOAT when every number reads back the same as a float32, else
+// DT_DOUBLE; a bare outputs tensor is named "output_0", TF2's name for an unnamed output. Errors
+// wrap ErrBadMessage, or are ErrUnknownMethod.
 func GRPCEncode(method string, view []byte, response bool) ([]byte, error) {
-	return nil, errors.New("GRPCEncode: not implemented yet")
+	return encodeView(method, view, response, false)
+}
+
+// GRPCEncodeRaw is GRPCEncode with the tensors' values as raw bytes: ModelInfer's
+// raw_output_contents (raw_input_contents for a request), Predict's tensor_content (but for
+// DT_STRING, which has no raw form). Model servers use it to answer as Triton does with raw
+// tensors; GRPCView gives the same view for both encodings.
+func GRPCEncodeRaw(method string, view []byte, response bool) ([]byte, error) {
+	return encodeView(method, view, response, true)
 }
 
 // GRPCSet rewrites fields of a known request message, named by their REST JSON view's path
@@ -35,6 +102,37 @@ func GRPCEncode(method string, view []byte, response bool) ([]byte, error) {
 // "model_spec.signature_name" for Predict), to string values. It returns the new message, or an
 // error (ErrUnknownMethod, a path the message does not have, bytes that do not decode) and msg's
 // bytes unchanged.
+//
+// Every other field keeps its bytes; the fields set are written once (after the others at the top
+// level, and model_spec where the message had its first), and an empty value removes the field,
+// as proto3 writes empty strings. A bad path wraps ErrBadPath, bytes that do not decode
+// ErrBadMessage. A nil msg is a valid empty request, so GRPCSet(method, nil, set) checks a set
+// of paths before any message arrives.
 func GRPCSet(method string, msg []byte, set map[string]string) ([]byte, error) {
-	return msg, errors.New("GRPCSet: not implemented yet")
+	out, err := setFields(method, msg, set)
+	if err != nil {
+		return msg, err
+	}
+	return out, nil
+}
+
+func side(response bool) string {
+	if response {
+		return "response"
+	}
+	return "request"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// prefixErr puts where an error happened before it.
+func prefixErr(err error, where string) error { return fmt.Errorf("%s: %w", where, err) }
+
+// mergeMsg returns the merge of two occurrences of a message field: their concatenation, which
+// protobuf reads as the merge. It never writes into a or b.
+func mergeMsg(a, b []byte) []byte {
+	if a == nil {
+		return b
+	}
+	return append(append(make([]byte, 0, len(a)+len(b)), a...), b...)
 }
