@@ -79,8 +79,9 @@ func GRPCView(method string, msg []byte, response bool) (view []byte, format str
 //
 // GRPCView(GRPCEncode(v)) is v for every view GRPCView makes; other JSON is read as leniently as
 // the REST protocols allow (nested "data" is flattened, keys may come in any order, empty strings
-// are left out). ModelInfer tensors are written as typed contents, or all as raw contents when
-// one is FP16 or BF16 (which have no typed field). Predict tensors carry no dtype in their view,
+// are left out). ModelInfer tensors are written as typed contents, but for FP16 and BF16, which
+// have none: those and the tensors before them go to raw contents (an error if one of those has
+// no data, which raw contents cannot leave out). Predict tensors carry no dtype in their view,
 // so GRPCEncode infers it from the values: DT_BOOL, DT_STRING, DT_INT64 for integers (DT_UINT64
 // above the int64 range), DT_FLOAT when every number reads back the same as a float32, else
 // DT_DOUBLE; a bare outputs tensor is named "output_0", TF2's name for an unnamed output. Errors
@@ -90,8 +91,8 @@ func GRPCEncode(method string, view []byte, response bool) ([]byte, error) {
 }
 
 // GRPCEncodeRaw is GRPCEncode with the tensors' values as raw bytes: ModelInfer's
-// raw_output_contents (raw_input_contents for a request), Predict's tensor_content (but for
-// DT_STRING, which has no raw form). Model servers use it to answer as Triton does with raw
+// raw_output_contents (raw_input_contents for a request) for every tensor up to the first without
+// data, Predict's tensor_content (but for DT_STRING, which has no raw form). Model servers use it to answer as Triton does with raw
 // tensors; GRPCView gives the same view for both encodings.
 func GRPCEncodeRaw(method string, view []byte, response bool) ([]byte, error) {
 	return encodeView(method, view, response, true)
@@ -128,11 +129,22 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // prefixErr puts where an error happened before it.
 func prefixErr(err error, where string) error { return fmt.Errorf("%s: %w", where, err) }
 
-// mergeMsg returns the merge of two occurrences of a message field: their concatenation, which
-// protobuf reads as the merge. It never writes into a or b.
-func mergeMsg(a, b []byte) []byte {
-	if a == nil {
-		return b
+// mergeMsgs returns the merge of the occurrences of a message field: their concatenation, which
+// protobuf reads as the merge. It never writes into them.
+func mergeMsgs(occ [][]byte) []byte {
+	switch len(occ) {
+	case 0:
+		return nil
+	case 1:
+		return occ[0]
 	}
-	return append(append(make([]byte, 0, len(a)+len(b)), a...), b...)
+	n := 0
+	for _, o := range occ {
+		n += len(o)
+	}
+	out := make([]byte, 0, n)
+	for _, o := range occ {
+		out = append(out, o...)
+	}
+	return out
 }

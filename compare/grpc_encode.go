@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/valyala/fastjson"
@@ -74,6 +75,13 @@ func appendMsgField(b []byte, num protowire.Number, m []byte) []byte {
 // numberText is the text of a JSON number.
 func numberText(v *fastjson.Value) string { return b2s(v.MarshalTo(nil)) }
 
+// num64 reads a JSON number as the nearest float64 (strconv rounds correctly; NaN and the
+// infinities as written).
+func num64(v *fastjson.Value) float64 {
+	f, _ := strconv.ParseFloat(numberText(v), 64) // out of range: ±Inf, as wanted
+	return f
+}
+
 // intText reports a number written as an integer (-0 is a float's).
 func intText(t string) bool {
 	return t != "" && t != "-0" && !strings.ContainsAny(t, ".eEnNiI")
@@ -100,26 +108,38 @@ func v2Encode(v *fastjson.Value, response, raw bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	lastData := -1
+	// Raw contents go to a prefix of the tensors, all with data (a tensor without data has no
+	// raw entry to hold its place): the tensors up to the last FP16 or BF16 one, which have no
+	// typed form, or with raw every tensor up to the first without data.
+	nRaw, prefix := 0, 0
 	for i, t := range tensors {
 		if t.Type() != fastjson.TypeObject {
 			return nil, badMsg("%s[%d]: not an object", key, i)
 		}
-		if d := t.Get("data"); d != nil && d.Type() != fastjson.TypeNull {
-			lastData = i
+		if d := t.Get("data"); d == nil || d.Type() == fastjson.TypeNull {
+			break
 		}
-		if dt := string(t.GetStringBytes("datatype")); dt == "FP16" || dt == "BF16" {
-			raw = true
+		prefix = i + 1
+	}
+	if raw {
+		nRaw = prefix
+	}
+	for i, t := range tensors {
+		if dt := string(t.GetStringBytes("datatype")); (dt == "FP16" || dt == "BF16") && i >= nRaw {
+			if i >= prefix {
+				return nil, badMsg("%s[%d]: an %s tensor after one without data cannot be encoded (raw contents only)", key, i, dt)
+			}
+			nRaw = i + 1
 		}
 	}
 	var raws [][]byte
 	for i, t := range tensors {
-		tb, rb, err := v2EncodeTensor(t, raw)
+		tb, rb, err := v2EncodeTensor(t, i < nRaw)
 		if err != nil {
 			return nil, prefixErr(err, key+"["+itoa(i)+"]")
 		}
 		b = appendMsgField(b, 5, tb)
-		if raw && i <= lastData {
+		if i < nRaw {
 			raws = append(raws, rb)
 		}
 	}
@@ -182,7 +202,7 @@ func appendParams(b []byte, num protowire.Number, params *fastjson.Value) ([]byt
 					break
 				}
 			}
-			p = protowire.AppendFixed64(protowire.AppendTag(p, 4, protowire.Fixed64Type), math.Float64bits(pv.GetFloat64()))
+			p = protowire.AppendFixed64(protowire.AppendTag(p, 4, protowire.Fixed64Type), math.Float64bits(num64(pv)))
 		default:
 			err = badMsg("parameter %q: not a bool, number, string or null", k)
 			return
@@ -213,6 +233,9 @@ func flatten(dst []*fastjson.Value, v *fastjson.Value, depth int) ([]*fastjson.V
 
 // v2EncodeTensor encodes a tensor object; with raw, its data goes to rawData instead.
 func v2EncodeTensor(t *fastjson.Value, raw bool) (msg, rawData []byte, err error) {
+	if t.Type() != fastjson.TypeObject {
+		return nil, nil, badMsg("not an object")
+	}
 	name, err := optString(t, "name")
 	if err != nil {
 		return nil, nil, err
@@ -372,7 +395,7 @@ func leafBits(l *fastjson.Value, dt string) (uint64, error) {
 	if r, ok := intRange[dt]; ok {
 		i, err := l.Int64()
 		if err != nil {
-			f := l.GetFloat64()
+			f := num64(l)
 			if f != math.Trunc(f) || f < -(1<<63) || f >= 1<<63 {
 				return 0, badMsg("%s element %s is not an integer", dt, numberText(l))
 			}
@@ -386,7 +409,7 @@ func leafBits(l *fastjson.Value, dt string) (uint64, error) {
 	if m, ok := uintMax[dt]; ok {
 		u, err := l.Uint64()
 		if err != nil {
-			f := l.GetFloat64()
+			f := num64(l)
 			if f != math.Trunc(f) || f < 0 || f >= 1<<64 {
 				return 0, badMsg("%s element %s is not an unsigned integer", dt, numberText(l))
 			}
@@ -397,7 +420,7 @@ func leafBits(l *fastjson.Value, dt string) (uint64, error) {
 		}
 		return u, nil
 	}
-	f := l.GetFloat64()
+	f := num64(l)
 	switch dt {
 	case "FP32":
 		return uint64(math.Float32bits(float32(f))), nil
@@ -609,7 +632,7 @@ func tfDType(leaves []*fastjson.Value) (dtype uint64, dt string, err error) {
 	}
 	var b32, b64 []byte
 	for _, l := range leaves {
-		f := l.GetFloat64()
+		f := num64(l)
 		b32 = appendFloat(b32[:0], float64(float32(f)), 32)
 		b64 = appendFloat(b64[:0], f, 64)
 		if string(b32) != string(b64) {

@@ -309,11 +309,14 @@ func (w *jw) v2Requested(r []byte) error {
 // mapEntry is a map<string, M> entry: its key and the wire bytes of its value.
 type mapEntry struct{ key, val []byte }
 
-// readMap reads map entries, sorted by key, the last of equal keys winning as in protobuf.
+// readMap reads map entries, sorted by key, the last of equal keys winning as in protobuf (the
+// keys made valid UTF-8 first, as the view writes them).
 func readMap(entries [][]byte) ([]mapEntry, error) {
 	list := make([]mapEntry, 0, len(entries))
+	var vals [][]byte
 	for _, e := range entries {
 		var me mapEntry
+		vals = vals[:0]
 		err := eachField(e, func(fl field) error {
 			if fl.num != 1 && fl.num != 2 {
 				return nil
@@ -324,13 +327,15 @@ func readMap(entries [][]byte) ([]mapEntry, error) {
 			if fl.num == 1 {
 				me.key = fl.b
 			} else {
-				me.val = mergeMsg(me.val, fl.b)
+				vals = append(vals, fl.b)
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
+		me.val = mergeMsgs(vals)
+		me.key = validUTF8(me.key) // keys that differ in invalid bytes only are one key of the view
 		list = append(list, me)
 	}
 	sort.SliceStable(list, func(i, j int) bool { return bytes.Compare(list[i].key, list[j].key) < 0 })

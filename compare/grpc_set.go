@@ -80,9 +80,11 @@ func eachSpan(msg []byte, f func(num protowire.Number, typ protowire.Type, span,
 // in field order (none for an empty value).
 func replaceStrings(msg []byte, vals map[protowire.Number]string) ([]byte, error) {
 	out := make([]byte, 0, len(msg)+64)
-	err := eachSpan(msg, func(num protowire.Number, _ protowire.Type, span, _ []byte) error {
+	err := eachSpan(msg, func(num protowire.Number, typ protowire.Type, span, _ []byte) error {
 		if _, ok := vals[num]; !ok {
 			out = append(out, span...)
+		} else if typ != protowire.BytesType {
+			return badMsg("field %d: wire type %d, want length-delimited", num, typ)
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -330,7 +331,7 @@ func (w *jw) check() error {
 
 func (w *jw) raw(s string)  { w.b = append(w.b, s...) }
 func (w *jw) byte(c byte)   { w.b = append(w.b, c) }
-func (w *jw) str(s []byte)  { w.b = appendJSONString(w.b, s, "") }
+func (w *jw) str(s []byte)  { w.b = appendJSONString(w.b, validUTF8(s), "") }
 func (w *jw) value(v value) { w.b = appendElem(w.b, v) }
 func (w *jw) int(x int64)   { w.b = strconv.AppendInt(w.b, x, 10) }
 func (w *jw) uint(x uint64) { w.b = strconv.AppendUint(w.b, x, 10) }
@@ -341,6 +342,15 @@ func (w *jw) sep(i int) {
 	if i > 0 {
 		w.b = append(w.b, ',')
 	}
+}
+
+// validUTF8 returns s with each run of invalid UTF-8 replaced by U+FFFD, so that a view reads
+// back (GRPCEncode) to the same view.
+func validUTF8(s []byte) []byte {
+	if utf8.Valid(s) {
+		return s
+	}
+	return bytes.ToValidUTF8(s, []byte("\uFFFD"))
 }
 
 // appendFloat writes x as the shortest decimal that reads back as the same float of bitSize
