@@ -52,9 +52,16 @@ var ErrUnknownMethod = errors.New("unknown gRPC method")
 // which New reads), booleans, and for BYTES and DT_STRING a string when the bytes are UTF-8,
 // else {"b64":"<base64>"}. Unknown fields are skipped.
 //
-// The structural view (FormatProtobuf) is best effort: see protoView. Work is bounded: a view
-// over 16 times the message's size plus 4 KiB is an error (ErrBadMessage), as are tensor shapes
-// of over 64 dimensions. Errors wrap ErrBadMessage.
+// The structural view (FormatProtobuf) is best effort, as the schema is unknown: an object keyed
+// by field number (in increasing order, "1":...), a field that occurs more than once as an array
+// of its values in wire order, varints and fixed-size values as unsigned integers (so signed,
+// zigzag and floating-point fields show as their bits), length-delimited values as a string when
+// they are printable text, else as a nested message when they parse as one (32 levels deep at
+// most), else as a string when they are UTF-8, else as a base64 string; a short byte string may
+// read as a message. Groups are refused.
+//
+// Work is bounded: a view over 16 times the message's size plus 4 KiB is an error, as is a tensor
+// shape of over 64 dimensions. Errors wrap ErrBadMessage.
 func GRPCView(method string, msg []byte, response bool) (view []byte, format string, err error) {
 	w := newJW(len(msg))
 	switch method {
