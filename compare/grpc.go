@@ -155,3 +155,41 @@ func mergeMsgs(occ [][]byte) []byte {
 	}
 	return out
 }
+
+// GRPCAnswer is one model's answer to a unary gRPC call, as CompareGRPC reads it.
+type GRPCAnswer struct {
+	// Code is the gRPC status code: 0 (OK) is an answer, any other code an error answer.
+	Code int
+	// Message is the response message, without the 5-byte gRPC frame prefix. It is not read
+	// unless Code is 0.
+	Message []byte
+}
+
+var jsonType = []byte("application/json")
+
+// CompareGRPC compares a candidate's answer to a call of method with the primary's, as Compare
+// compares REST answers. Status codes come first: both non-OK with the same code is Agree (the
+// messages are not compared), else a non-OK code gives PrimaryError or CandidateError. Then both
+// messages go through GRPCView: one that does not decode is Unparseable (Reason "primary: ..."
+// or "candidate: ..."), and the views compare as Compare compares JSON bodies under the
+// Comparator's format (auto detects kserve-v2 and tfserving views and reads structural views as
+// json). It keeps nothing of primary or candidate.
+func (c *Comparator) CompareGRPC(method string, primary, candidate GRPCAnswer) Result {
+	switch {
+	case primary.Code != 0 && primary.Code == candidate.Code:
+		return Result{Outcome: Agree, Format: c.format, Reason: "both answered gRPC code " + strconv.Itoa(primary.Code)}
+	case primary.Code != 0:
+		return Result{Outcome: PrimaryError, Format: c.format, Reason: "primary gRPC code " + strconv.Itoa(primary.Code)}
+	case candidate.Code != 0:
+		return Result{Outcome: CandidateError, Format: c.format, Reason: "candidate gRPC code " + strconv.Itoa(candidate.Code)}
+	}
+	pv, format, err := GRPCView(method, primary.Message, true)
+	if err != nil {
+		return Result{Outcome: Unparseable, Format: format, Reason: shortReason("primary: ", err)}
+	}
+	cv, _, err := GRPCView(method, candidate.Message, true)
+	if err != nil {
+		return Result{Outcome: Unparseable, Format: format, Reason: shortReason("candidate: ", err)}
+	}
+	return c.Compare(Response{Status: 200, ContentType: jsonType, Body: pv}, Response{Status: 200, ContentType: jsonType, Body: cv})
+}

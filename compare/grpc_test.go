@@ -545,3 +545,38 @@ func grpcSeeds() []grpcSeed {
 		{"/grpc.health.v1.Health/Check", pb{}.str(1, "svc").msg(2, pb{}.varint(1, 1).fixed32(2, 3)).varint(1, 2), true},
 	}
 }
+
+func TestCompareGRPC(t *testing.T) {
+	c := mustNew(t, Options{Rules: []Rule{{Path: "outputs.label[*]", Mode: "label"}}})
+	label := func(ls ...string) []byte {
+		m := pb{}
+		for _, l := range ls {
+			m = m.str(8, l)
+		}
+		return pb{}.str(1, "m").msg(5, cat(v2T("label", "BYTES", int64(len(ls))), pb{}.msg(5, m)))
+	}
+	p := GRPCAnswer{Message: label("a", "b", "c")}
+	tests := []struct {
+		name       string
+		p, c       GRPCAnswer
+		want       Outcome
+		preds      Predictions
+		reasonPart string
+	}{
+		{"agree", p, GRPCAnswer{Message: label("a", "b", "c")}, Agree, Predictions{Agree: 3}, ""},
+		{"one flip", p, GRPCAnswer{Message: label("a", "x", "c")}, Disagree, Predictions{Agree: 2, Disagree: 1}, ""},
+		{"same error code", GRPCAnswer{Code: 14}, GRPCAnswer{Code: 14}, Agree, Predictions{}, "both answered gRPC code 14"},
+		{"primary error", GRPCAnswer{Code: 13}, p, PrimaryError, Predictions{}, "primary gRPC code 13"},
+		{"candidate error", p, GRPCAnswer{Code: 4}, CandidateError, Predictions{}, "candidate gRPC code 4"},
+		{"garbage candidate", p, GRPCAnswer{Message: []byte{0xff}}, Unparseable, Predictions{}, "candidate: "},
+		{"garbage primary", GRPCAnswer{Message: []byte{0x0a, 0x09}}, p, Unparseable, Predictions{}, "primary: "},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := c.CompareGRPC(MethodModelInfer, tt.p, tt.c)
+			if r.Outcome != tt.want || r.Predictions != tt.preds || !strings.Contains(r.Reason, tt.reasonPart) {
+				t.Errorf("%+v", r)
+			}
+		})
+	}
+}
