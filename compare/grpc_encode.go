@@ -125,7 +125,8 @@ func v2Encode(v *fastjson.Value, response, raw bool) ([]byte, error) {
 		nRaw = prefix
 	}
 	for i, t := range tensors {
-		if dt := string(t.GetStringBytes("datatype")); (dt == "FP16" || dt == "BF16") && i >= nRaw {
+		dt := string(t.GetStringBytes("datatype"))
+		if d := t.Get("data"); (dt == "FP16" || dt == "BF16") && i >= nRaw && d != nil && d.Type() != fastjson.TypeNull {
 			if i >= prefix {
 				return nil, badMsg("%s[%d]: an %s tensor after one without data cannot be encoded (raw contents only)", key, i, dt)
 			}

@@ -580,3 +580,55 @@ func TestCompareGRPC(t *testing.T) {
 		})
 	}
 }
+
+func TestGRPCEncodeRawPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		name, view string
+		raw        bool
+		wantRaw    int // raw_output_contents entries
+		err        string
+	}{
+		{"typed", `{"outputs":[{"name":"a","datatype":"FP32","shape":[1],"data":[1]}]}`, false, 0, ""},
+		{"FP16 and those before it", `{"outputs":[{"name":"a","datatype":"FP32","shape":[1],"data":[1]},{"name":"h","datatype":"FP16","shape":[1],"data":[1]},{"name":"c","datatype":"FP32","shape":[1],"data":[1]}]}`, false, 2, ""},
+		{"FP16 without data", `{"outputs":[{"name":"a","datatype":"FP32","shape":[0]},{"name":"h","datatype":"FP16","shape":[1]}]}`, false, 0, ""},
+		{"FP16 after a tensor without data", `{"outputs":[{"name":"a","datatype":"FP32","shape":[0]},{"name":"h","datatype":"FP16","shape":[1],"data":[1]}]}`, false, 0, "after one without data"},
+		{"raw up to the first without data", `{"outputs":[{"name":"a","datatype":"FP32","shape":[1],"data":[1]},{"name":"b","datatype":"FP32","shape":[0]},{"name":"c","datatype":"INT8","shape":[1],"data":[1]}]}`, true, 1, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			enc := GRPCEncode
+			if tt.raw {
+				enc = GRPCEncodeRaw
+			}
+			msg, err := enc(MethodModelInfer, []byte(tt.view), true)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			if err := eachField(msg, func(fl field) error {
+				if fl.num == 6 {
+					n++
+				}
+				return nil
+			}); err != nil || n != tt.wantRaw {
+				t.Errorf("%d raw entries (%v), want %d", n, err, tt.wantRaw)
+			}
+			view, _, err := GRPCView(MethodModelInfer, msg, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			typed, err := GRPCEncode(MethodModelInfer, []byte(tt.view), true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := mustView(t, MethodModelInfer, typed); string(view) != string(want) {
+				t.Errorf("view %s, want %s", view, want)
+			}
+		})
+	}
+}

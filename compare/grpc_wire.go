@@ -163,20 +163,19 @@ type values struct {
 	packed []byte // the rest of the current packed run
 	// raw
 	raw      []byte
-	rawDT    string
 	rawBytes bool
 	el       element
 	isRaw    bool
 }
 
-// typedValues iterates over field num (of type vt) of msgs.
+// typedValues iterates over field num (of type vt) of msgs (which it does not modify).
 func typedValues(msgs [][]byte, num protowire.Number, vt valType) *values {
-	return &values{msgs: msgs, num: num, vt: vt}
+	return &values{msgs: append([][]byte(nil), msgs...), num: num, vt: vt}
 }
 
 // rawValues iterates over raw tensor bytes of datatype dt (a KServe v2 name).
 func rawValues(raw []byte, dt string) (*values, error) {
-	vs := &values{raw: raw, rawDT: dt, isRaw: true}
+	vs := &values{raw: raw, isRaw: true}
 	if dt == "BYTES" {
 		vs.rawBytes = true
 		if !eachBytesElement(raw, func([]byte) bool { return true }) {
