@@ -33,7 +33,8 @@
 //   - json: structural diff of the whole body; the whole answer is one prediction.
 //   - tfserving: predict answers in row format {"predictions":[...]} or columnar format
 //     {"outputs":...}, classify and regress answers {"result":[...]} (as TF Serving's REST
-//     documentation shows them; "results" is read the same).
+//     documentation shows them; "results" is read the same); a top-level model_spec (which
+//     GRPCView's Predict answers carry) is ignored.
 //   - kserve-v1: {"predictions":[...]}.
 //   - kserve-v2: the Open Inference Protocol (KServe v2, Triton, MLServer): outputs matched by name,
 //     data read by shape; id, model_name (MLServer suffixes it with a version), model_version and
@@ -57,6 +58,10 @@
 // is mlflow; predictions, outputs or result(s) is tfserving (kserve-v1 and MLflow list answers read
 // the same); anything else json. Bare NaN, Infinity and -Infinity tokens (TF Serving) are read as
 // numbers in every format.
+//
+// gRPC answers compare through their REST view: GRPCView decodes a ModelInfer (KServe v2, Triton)
+// or Predict (TF Serving) message into the JSON its REST API answers, and the view compares like
+// that JSON, paths and rules included. GRPCEncode is its inverse, GRPCSet rewrites request fields.
 //
 // # Predictions
 //

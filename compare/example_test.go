@@ -123,3 +123,45 @@ func ExamplePerturb() {
 	// Output:
 	// true {"predictions":[[0.9,0.1]]}
 }
+
+// gRPC: ModelInfer messages decode into the KServe v2 REST view, so the REST paths and rules
+// apply. The candidate here answers with raw_output_contents, as Triton does; the view is the same
+// as for typed contents.
+func ExampleGRPCView() {
+	primary, _ := compare.GRPCEncode(compare.MethodModelInfer, []byte(`{"model_name":"iris","model_version":"1",`+
+		`"outputs":[{"name":"label","datatype":"BYTES","shape":[3],"data":["setosa","versicolor","virginica"]}]}`), true)
+	candidate, _ := compare.GRPCEncodeRaw(compare.MethodModelInfer, []byte(`{"model_name":"iris","model_version":"2",`+
+		`"outputs":[{"name":"label","datatype":"BYTES","shape":[3],"data":["setosa","virginica","virginica"]}]}`), true)
+
+	pv, format, err := compare.GRPCView(compare.MethodModelInfer, primary, true)
+	if err != nil {
+		panic(err)
+	}
+	cv, _, err := compare.GRPCView(compare.MethodModelInfer, candidate, true)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(format, string(cv))
+
+	cmp, _ := compare.New(compare.Options{Format: format, Rules: []compare.Rule{{Path: "outputs.label[*]", Mode: "label"}}})
+	res := cmp.Compare(compare.Response{Status: 200, Body: pv}, compare.Response{Status: 200, Body: cv})
+	fmt.Println(res.Outcome, res.Predictions, res.Diffs[0].Path)
+	// Output:
+	// kserve-v2 {"model_name":"iris","model_version":"2","outputs":[{"name":"label","datatype":"BYTES","shape":[3],"data":["setosa","virginica","virginica"]}]}
+	// disagree {2 1} outputs.label[1]
+}
+
+// A candidate serving the model under another name gets the request with model_name rewritten;
+// every other byte of the message is kept.
+func ExampleGRPCSet() {
+	req, _ := compare.GRPCEncode(compare.MethodModelInfer, []byte(`{"model_name":"iris","id":"42",`+
+		`"inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[5.1,3.5]}]}`), false)
+	req, err := compare.GRPCSet(compare.MethodModelInfer, req, map[string]string{"model_name": "iris-v2"})
+	if err != nil {
+		panic(err)
+	}
+	view, _, _ := compare.GRPCView(compare.MethodModelInfer, req, false)
+	fmt.Println(string(view))
+	// Output:
+	// {"model_name":"iris-v2","model_version":"","id":"42","inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[5.1,3.5]}]}
+}

@@ -32,10 +32,11 @@ func trackedKey(k string) int {
 }
 
 // autoSpec is the union the fast path uses under auto: every format's prediction keys, and the keys
-// OpenAI or kserve-v2 ignore (skipped only when the answer turns out to be of a format ignoring them).
+// OpenAI, kserve-v2 or tfserving ignore (skipped only when the answer turns out to be of a format
+// ignoring them).
 var autoSpec = formatSpec{
 	units:   []string{"predictions", "outputs", "result", "results", "choices", "data"},
-	ignored: []string{"id", "created", "usage", "system_fingerprint", "model", "model_name", "model_version", "parameters"},
+	ignored: []string{"id", "created", "usage", "system_fingerprint", "model", "model_name", "model_version", "parameters", "model_spec"},
 }
 
 // detection gathers, during the top-level scan under auto, what detect looks at.

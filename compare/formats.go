@@ -30,7 +30,7 @@ func init() {
 }
 
 var specs = map[string]formatSpec{
-	FormatTFServing: {units: []string{"predictions", "outputs", "result", "results"}},
+	FormatTFServing: {units: []string{"predictions", "outputs", "result", "results"}, ignored: []string{"model_spec"}},
 	FormatKServeV1:  {units: []string{"predictions"}},
 	FormatMLflow:    {units: []string{"predictions"}},
 	FormatOpenAI:    {units: []string{"choices", "data"}, ignored: []string{"id", "created", "usage", "system_fingerprint", "model"}},
