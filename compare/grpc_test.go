@@ -533,7 +533,7 @@ func grpcSeeds() []grpcSeed {
 		{MethodModelInfer, pb{}.msg(5, append(v2T("b", "BOOL", 2), pb{}.msg(5, pb{}.packed(1, 1, 0))...)).
 			msg(5, append(v2T("u", "UINT64", 1), pb{}.msg(5, pb{}.packed(5, math.MaxUint64))...)).
 			msg(5, append(v2T("i", "INT8", 1), pb{}.msg(5, pb{}.packed(2, i64s(-5)...))...)).
-			msg(5, append(v2T("d", "FP64", 2), pb{}.msg(5, pb{}.packedF64(7, math.NaN(), -0.0))...)).msg(5, v2T("none", "FP32", 0)), true},
+			msg(5, append(v2T("d", "FP64", 2), pb{}.msg(5, pb{}.packedF64(7, math.NaN(), math.Copysign(0, -1)))...)).msg(5, v2T("none", "FP32", 0)), true},
 		{MethodModelInfer, pb{}.str(1, "m").msg(5, v2T("x", "INT64", 2)).msg(6, pb{}.str(1, "o").msg(2, entry("n", pb{}.varint(2, 3)))).
 			bytes(7, binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, 1), math.MaxUint64)), false},
 		{MethodPredict, pb{}.msg(2, pb{}.str(1, "m").msg(2, pb{}.varint(1, 7))).msg(1, entry("scores", tfTensorPB(1, 2, 2).packedF32(5, 0.1, 0.9, 0.7, 0.3))).

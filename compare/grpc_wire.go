@@ -334,7 +334,6 @@ func (w *jw) str(s []byte)  { w.b = appendJSONString(w.b, validUTF8(s), "") }
 func (w *jw) value(v value) { w.b = appendElem(w.b, v) }
 func (w *jw) int(x int64)   { w.b = strconv.AppendInt(w.b, x, 10) }
 func (w *jw) uint(x uint64) { w.b = strconv.AppendUint(w.b, x, 10) }
-func (w *jw) f64(x float64) { w.b = appendFloat(w.b, x, 64) }
 
 // sep writes the comma before element i > 0 of an array or object.
 func (w *jw) sep(i int) {
