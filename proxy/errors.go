@@ -10,12 +10,10 @@ import (
 
 // statusError maps a failed round trip to the primary onto the status the client gets.
 func statusError(err error) int {
-	var ne net.Error
-	switch {
-	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
-		errors.As(err, &ne) && ne.Timeout():
+	switch ClassifyError(err) {
+	case FailureTimeout:
 		return fasthttp.StatusGatewayTimeout
-	case errors.Is(err, fasthttp.ErrNoFreeConns):
+	case FailureNoFreeConn:
 		return fasthttp.StatusServiceUnavailable
 	}
 	return fasthttp.StatusBadGateway

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"io"
 	"net"
 	"strconv"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/valyala/fasthttp"
 )
@@ -125,16 +122,4 @@ func appendClientIP(dst []byte, ctx *fasthttp.RequestCtx) []byte {
 		return a.AddrPort().Addr().Unmap().AppendTo(dst)
 	}
 	return append(dst, ctx.RemoteIP().String()...)
-}
-
-// retryStale retries a request once when the error says a kept-alive connection was closed by the
-// primary before it answered: the request never reached the model, so sending it again is safe even
-// for a POST. Timeouts and errors after part of an answer arrived are not retried.
-func retryStale(_ *fasthttp.Request, attempts int, err error) (bool, bool) {
-	if attempts > 1 {
-		return false, false
-	}
-	stale := errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-	return false, stale
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
-	"net"
-	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +38,9 @@ type Upstream struct {
 	MaxConns int
 	// MaxResponseBody caps the answer read; a larger one is a 502. The default is 64 MiB.
 	MaxResponseBody int
+	// IdleTimeout closes pooled connections idle this long; keep it below the server's keep-alive
+	// timeout. The default is DefaultIdleTimeout, 1s.
+	IdleTimeout time.Duration
 	// TLS configures https. The default is Go's client defaults.
 	TLS *tls.Config
 	// Stream passes an answer of unknown length (chunked, or server-sent events) to the client as
@@ -80,7 +81,7 @@ func (s *Server) compile(rs []Route) (*table, error) {
 			return nil, fmt.Errorf("duplicate route %q", r.Name)
 		}
 		seen[r.Name] = true
-		c, target, err := newHostClient(r.Primary)
+		c, _, err := NewHostClient(r.Primary)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: primary: %w", r.Name, err)
 		}
@@ -97,7 +98,7 @@ func (s *Server) compile(rs []Route) (*table, error) {
 
 			mirrorMaxBody: mirrorMaxBody(r.Mirror),
 			codes:         s.metrics.codes(r.Name),
-			latency:       s.metrics.Upstream.WithLabelValues(r.Name, "primary", target),
+			latency:       s.metrics.Upstream.WithLabelValues(r.Name, "primary", c.Addr),
 		}
 		if c.IsTLS {
 			cr.scheme = []byte("https")
@@ -147,57 +148,4 @@ func (r *route) matchHeaders(h *fasthttp.RequestHeader) bool {
 		}
 	}
 	return true
-}
-
-// newHostClient makes the client of one upstream and returns the target label (host:port).
-func newHostClient(u Upstream) (*fasthttp.HostClient, string, error) {
-	p, err := url.Parse(u.URL)
-	if err != nil {
-		return nil, "", fmt.Errorf("url: %w", err)
-	}
-	isTLS := false
-	switch p.Scheme {
-	case "http":
-	case "https":
-		isTLS = true
-	default:
-		return nil, "", fmt.Errorf("url %q: scheme must be http or https", u.URL)
-	}
-	if p.Host == "" {
-		return nil, "", fmt.Errorf("url %q: no host", u.URL)
-	}
-	addr := p.Host
-	if p.Port() == "" {
-		port := "80"
-		if isTLS {
-			port = "443"
-		}
-		addr = net.JoinHostPort(p.Hostname(), port)
-	}
-	timeout := u.Timeout
-	if timeout <= 0 {
-		timeout = 2 * time.Second
-	}
-	maxConns := u.MaxConns
-	if maxConns <= 0 {
-		maxConns = 1024
-	}
-	maxBody := u.MaxResponseBody
-	if maxBody <= 0 {
-		maxBody = 64 << 20
-	}
-	return &fasthttp.HostClient{
-		Addr:                     addr,
-		IsTLS:                    isTLS,
-		TLSConfig:                u.TLS,
-		MaxConns:                 maxConns,
-		MaxConnWaitTimeout:       timeout,
-		MaxIdleConnDuration:      30 * time.Second,
-		ReadTimeout:              timeout,
-		WriteTimeout:             timeout,
-		MaxResponseBodySize:      maxBody,
-		NoDefaultUserAgentHeader: true,
-		DisablePathNormalizing:   true,
-		RetryIfErr:               retryStale,
-	}, addr, nil
 }

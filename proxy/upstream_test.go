@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/valyala/fasthttp"
+
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
+)
+
+// StrayServer is an upstream that answers each request with its X-Request-Id and then, after, writes
+// one more response nobody asked for (a server that writes twice): "stray-" and the id.
+func StrayServer(t testing.TB, after time.Duration) string {
+	t.Helper()
+	return proxytest.ServeConns(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			id := req.Header.Get(HeaderRequestID)
+			_ = req.Body.Close()
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(id), id); err != nil {
+				return
+			}
+			time.Sleep(after)
+			stray := "stray-" + id
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(stray), stray); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// TestUnsolicitedResponseNeverShiftsAnswers: a primary that writes an extra response 0.3s after each
+// answer must not make the next client, on its own connection, get the previous client's answer.
+func TestUnsolicitedResponseNeverShiftsAnswers(t *testing.T) {
+	url := StrayServer(t, 300*time.Millisecond)
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, IdleTimeout: time.Minute}}}})
+	for i := range 4 {
+		id := fmt.Sprintf("client-%d", i)
+		resp := h.do(t, "POST", "/p", map[string]string{HeaderRequestID: id, "Connection": "close"}, "{}")
+		if resp.StatusCode() != 200 || string(resp.Body()) != id {
+			t.Errorf("client %d got %d %q, want 200 %q", i, resp.StatusCode(), resp.Body(), id)
+		}
+		time.Sleep(400 * time.Millisecond) // the stray answer arrives while the connection is idle
+	}
+}
+
+// IdleClosingServer is an upstream that closes keep-alive connections idle for idle, as gunicorn (2s)
+// and uvicorn (5s) do, and answers each request with its body.
+func IdleClosingServer(t testing.TB, idle time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{
+		Handler:     func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.PostBody()) },
+		IdleTimeout: idle,
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Shutdown(); <-done })
+	return "http://" + ln.Addr().String()
+}
+
+// TestIdleClosingUpstreamNo502: an upstream that closes idle connections after 150ms, and bursts of
+// concurrent requests 300ms apart (each burst finds the connections of the last one closed): no
+// client gets a 502, with the upstream idle timeout longer than the server's.
+func TestIdleClosingUpstreamNo502(t *testing.T) {
+	url := IdleClosingServer(t, 150*time.Millisecond)
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, IdleTimeout: time.Minute}}}})
+	var bad atomic.Int64
+	for burst := range 4 {
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := fmt.Sprintf("b%d-%d", burst, i)
+				resp := h.do(t, "POST", "/p", nil, body)
+				if resp.StatusCode() != 200 || string(resp.Body()) != body {
+					bad.Add(1)
+					t.Errorf("burst %d request %d: %d %q", burst, i, resp.StatusCode(), resp.Body())
+				}
+			}()
+		}
+		wg.Wait()
+		time.Sleep(300 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(h.srv.metrics.requests.WithLabelValues("r", "502")); got != 0 || bad.Load() != 0 {
+		t.Errorf("%v answers were 502 (%d wrong in all)", got, bad.Load())
+	}
+}
+
+// TestStaleConnRetriedEvenForPost: the error a stale pooled connection gives is retried for any
+// method (no byte of the request was sent), other errors that are no sign of a closed idle connection
+// are not.
+func TestStaleConnRetriedEvenForPost(t *testing.T) {
+	post := new(fasthttp.Request)
+	post.Header.SetMethod("POST")
+	for _, tt := range []struct {
+		err      error
+		attempts int
+		retry    bool
+	}{
+		{ErrStaleConn, 1, true},
+		{ErrStaleConn, 3, true},
+		{fmt.Errorf("write: %w", ErrStaleConn), 1, true},
+		{fasthttp.ErrConnectionClosed, 1, true},
+		{fasthttp.ErrConnectionClosed, 2, false},
+		{fasthttp.ErrTimeout, 1, false},
+		{fasthttp.ErrBodyTooLarge, 1, false},
+	} {
+		if _, got := retryUpstream(post, tt.attempts, tt.err); got != tt.retry {
+			t.Errorf("retry(%v, attempts %d) = %v, want %v", tt.err, tt.attempts, got, tt.retry)
+		}
+	}
+}
+
+func TestClassifyUpstreamError(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		want Failure
+	}{
+		{fasthttp.ErrTimeout, FailureTimeout},
+		{fasthttp.ErrDialTimeout, FailureTimeout},
+		{fmt.Errorf("x: %w", fasthttp.ErrTimeout), FailureTimeout},
+		{fasthttp.ErrNoFreeConns, FailureNoFreeConn},
+		{fasthttp.ErrBodyTooLarge, FailureTooLarge},
+		{fasthttp.ErrConnectionClosed, FailureUnreachable},
+		{ErrStaleConn, FailureUnreachable},
+	} {
+		if got := ClassifyError(tt.err); got != tt.want {
+			t.Errorf("ClassifyError(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+	if got := statusError(fasthttp.ErrTimeout); got != 504 {
+		t.Errorf("timeout status %d", got)
+	}
+	if got := statusError(fasthttp.ErrNoFreeConns); got != 503 {
+		t.Errorf("no free conn status %d", got)
+	}
+	if got := statusError(fasthttp.ErrBodyTooLarge); got != 502 {
+		t.Errorf("too large status %d", got)
+	}
+}
+
+// TestPeekSeesPendingBytesAndEOF checks the idle-connection check on a real loopback socket.
+func TestPeekSeesPendingBytesAndEOF(t *testing.T) {
+	if !peekSupported {
+		t.Skip("no MSG_PEEK on this platform")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); accepted <- c }()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCheckedConn(raw, nil)
+	defer c.Close()
+	srv := <-accepted
+	if err := c.idleCheck(); err != nil {
+		t.Fatalf("a quiet connection failed the check: %v", err)
+	}
+	_, _ = srv.Write([]byte("x"))
+	waitUntil(t, func() bool { return c.idleCheck() != nil })
+	if err := c.idleCheck(); !strings.Contains(err.Error(), "unsolicited") {
+		t.Errorf("pending byte: %v", err)
+	}
+	buf := make([]byte, 1)
+	_, _ = raw.Read(buf)
+	srv.Close()
+	waitUntil(t, func() bool { return c.idleCheck() != nil })
+	if err := c.idleCheck(); !strings.Contains(err.Error(), "closed") {
+		t.Errorf("closed by the server: %v", err)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("condition not reached in 5s")
+		}
+	}
+}
+
+// BenchmarkIdleCheck measures the check made before each request on a reused connection: one
+// non-blocking recvfrom(MSG_PEEK).
+func BenchmarkIdleCheck(b *testing.B) {
+	if !peekSupported {
+		b.Skip("no MSG_PEEK on this platform")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); accepted <- c }()
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newCheckedConn(raw, nil)
+	defer c.Close()
+	if srv := <-accepted; srv != nil {
+		defer srv.Close()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.idleCheck(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
