@@ -1,10 +1,8 @@
 package proxy
 
 import (
-	"bufio"
 	"fmt"
 	"net"
-	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,36 +15,10 @@ import (
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
-// StrayServer is an upstream that answers each request with its X-Request-Id and then, after, writes
-// one more response nobody asked for (a server that writes twice): "stray-" and the id.
-func StrayServer(t testing.TB, after time.Duration) string {
-	t.Helper()
-	return proxytest.ServeConns(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			id := req.Header.Get(HeaderRequestID)
-			_ = req.Body.Close()
-			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(id), id); err != nil {
-				return
-			}
-			time.Sleep(after)
-			stray := "stray-" + id
-			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(stray), stray); err != nil {
-				return
-			}
-		}
-	})
-}
-
 // TestUnsolicitedResponseNeverShiftsAnswers: a primary that writes an extra response 0.3s after each
 // answer must not make the next client, on its own connection, get the previous client's answer.
 func TestUnsolicitedResponseNeverShiftsAnswers(t *testing.T) {
-	url := StrayServer(t, 300*time.Millisecond)
+	url := proxytest.StrayServer(t, 300*time.Millisecond)
 	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, IdleTimeout: time.Minute}}}})
 	for i := range 4 {
 		id := fmt.Sprintf("client-%d", i)
@@ -58,29 +30,11 @@ func TestUnsolicitedResponseNeverShiftsAnswers(t *testing.T) {
 	}
 }
 
-// IdleClosingServer is an upstream that closes keep-alive connections idle for idle, as gunicorn (2s)
-// and uvicorn (5s) do, and answers each request with its body.
-func IdleClosingServer(t testing.TB, idle time.Duration) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &fasthttp.Server{
-		Handler:     func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.PostBody()) },
-		IdleTimeout: idle,
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(ln) }()
-	t.Cleanup(func() { _ = s.Shutdown(); <-done })
-	return "http://" + ln.Addr().String()
-}
-
 // TestIdleClosingUpstreamNo502: an upstream that closes idle connections after 150ms, and bursts of
 // concurrent requests 300ms apart (each burst finds the connections of the last one closed): no
 // client gets a 502, with the upstream idle timeout longer than the server's.
 func TestIdleClosingUpstreamNo502(t *testing.T) {
-	url := IdleClosingServer(t, 150*time.Millisecond)
+	url := proxytest.IdleClosingServer(t, 150*time.Millisecond, func(ctx *fasthttp.RequestCtx) { ctx.SetBody(ctx.PostBody()) })
 	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, IdleTimeout: time.Minute}}}})
 	var bad atomic.Int64
 	for burst := range 4 {

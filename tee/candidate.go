@@ -1,6 +1,7 @@
 package tee
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,7 @@ type candidate struct {
 	host         string
 	sampler      sampler
 	timeout      time.Duration
+	maxAnswer    int
 	chaos        Chaos
 	promoteBelow float64
 	client       *fasthttp.HostClient
@@ -75,10 +77,6 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 	if o.Name == "" {
 		o.Name = roleLabels[r]
 	}
-	addr, host, isTLS, err := parseUpstream(o.URL)
-	if err != nil {
-		return nil, err
-	}
 	if o.Timeout <= 0 {
 		o.Timeout = 5 * time.Second
 	}
@@ -89,7 +87,18 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 		o.Queue = 1024
 	}
 	if o.MaxResponseBody <= 0 {
-		o.MaxResponseBody = 16 << 20
+		o.MaxResponseBody = sh.maxBody
+	}
+	client, host, err := proxy.NewHostClient(proxy.Upstream{
+		URL:             o.URL,
+		Timeout:         o.Timeout,
+		MaxConns:        o.Concurrency,
+		MaxResponseBody: o.MaxResponseBody,
+		IdleTimeout:     o.IdleTimeout,
+		TLS:             o.TLS,
+	})
+	if err != nil {
+		return nil, err
 	}
 	m := sh.metrics
 	c := &candidate{
@@ -101,22 +110,12 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 		timeout:      o.Timeout,
 		chaos:        o.Chaos,
 		promoteBelow: o.PromoteBelow,
-		client: &fasthttp.HostClient{
-			Addr:                     addr,
-			IsTLS:                    isTLS,
-			TLSConfig:                o.TLS,
-			MaxConns:                 o.Concurrency,
-			ReadTimeout:              o.Timeout,
-			WriteTimeout:             o.Timeout,
-			MaxIdleConnDuration:      30 * time.Second,
-			MaxResponseBodySize:      o.MaxResponseBody,
-			NoDefaultUserAgentHeader: true,
-			DisablePathNormalizing:   true,
-		},
-		stats:  sh.stats.candidate(sh.route, o.Name),
-		fields: m.fieldSeriesFor(sh.route, o.Name, fieldLabels),
-		queue:  make(chan *job, o.Queue),
-		stop:   make(chan struct{}),
+		client:       client,
+		maxAnswer:    o.MaxResponseBody,
+		stats:        sh.stats.candidate(sh.route, o.Name),
+		fields:       m.fieldSeriesFor(sh.route, o.Name, fieldLabels),
+		queue:        make(chan *job, o.Queue),
+		stop:         make(chan struct{}),
 	}
 	for i, l := range outcomeLabels {
 		c.outcomes[i] = m.shadows.WithLabelValues(sh.route, o.Name, l)
@@ -218,11 +217,19 @@ func (c *candidate) handle(j *job, resp *fasthttp.Response) {
 		return
 	}
 	c.process(j, resp)
+	// An outlier's buffer is not kept for the next job, nor handed to fasthttp's pool.
+	resp.ReleaseBody(maxPooledBody)
 }
 
 // process sends one job to the candidate, compares the answers, counts and records the outcome.
 func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	defer releaseJob(j)
+	// A compressed primary answer that expands past MaxBody is not mirrored, as a larger one is not.
+	primary, ok := j.primary(c.maxBody)
+	if !ok {
+		c.drop(c.dropBody)
+		return
+	}
 	req := &j.req
 	req.Header.Set(proxy.ShadowHeader, "1")
 	for _, h := range c.remove {
@@ -250,11 +257,22 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	if c.latency != nil {
 		c.latency.Observe(lat.Seconds())
 	}
+	var cand compare.Response
+	if err == nil {
+		var ok bool
+		if cand, ok = j.candidate(resp, c.maxAnswer); !ok {
+			err = fasthttp.ErrBodyTooLarge
+		}
+	}
+	if err != nil && proxy.ClassifyError(err) == proxy.FailureTooLarge {
+		// Cut off as it streamed in (or as it expanded): an error of the candidate, not compared.
+		err = fmt.Errorf("answer over %d bytes, cut off and not compared: %w", c.maxAnswer, err)
+	}
 	outcome := outcomeOK
 	switch {
-	case err != nil:
-		outcome = errKind(err)
-	case resp.StatusCode() >= 500:
+	case err != nil && proxy.ClassifyError(err) == proxy.FailureTimeout:
+		outcome = outcomeTimeout
+	case err != nil, resp.StatusCode() >= 500:
 		outcome = outcomeError
 	}
 	c.count(outcome)
@@ -265,13 +283,6 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 			c.maybeRecord(j, nil, err, compare.Result{Outcome: compare.CandidateError}, lat, injected)
 		}
 		return
-	}
-	primary := j.primary()
-	cand := compare.Response{
-		Status:      resp.StatusCode(),
-		ContentType: resp.Header.ContentType(),
-		JSONLength:  jsonLength(&resp.Header),
-		Body:        resp.Body(),
 	}
 	res := c.compare(primary, cand)
 	switch res.Outcome {
@@ -328,7 +339,8 @@ type job struct {
 	jsonLen  int
 	body     []byte
 	decoded  []byte
-	decodeOK int8 // 0: not tried yet; 1: decoded holds the body; -1: not decodable
+	decodeOK int8   // 0: not tried yet; 1: decoded holds the body; -1: not decodable; -2: too large
+	answer   []byte // the candidate's answer decoded, when it was compressed
 	latency  time.Duration
 	start    time.Time
 }
@@ -342,7 +354,7 @@ const maxPooledBody = 1 << 20
 
 func releaseJob(j *job) {
 	j.req.Reset()
-	if cap(j.body) > maxPooledBody || cap(j.decoded) > maxPooledBody {
+	if cap(j.body) > maxPooledBody || cap(j.decoded) > maxPooledBody || cap(j.answer) > maxPooledBody {
 		return
 	}
 	jobPool.Put(j)
@@ -362,31 +374,49 @@ func (j *job) fill(ex *proxy.Exchange) {
 	j.start = ex.Start
 }
 
-// primary returns the primary's answer, decompressed when the primary compressed it (once per job:
-// the comparison and the record both read it).
-func (j *job) primary() compare.Response {
+// primary returns the primary's answer, decoded when the primary compressed it (once per job: the
+// comparison and the record both read it), and false when it expands past limit.
+func (j *job) primary(limit int) (compare.Response, bool) {
 	body := j.body
 	if len(j.encoding) > 0 && j.decodeOK == 0 {
 		var err error
-		switch string(j.encoding) {
-		case "gzip":
-			j.decoded, err = fasthttp.AppendGunzipBytes(j.decoded[:0], j.body)
-		case "deflate":
-			j.decoded, err = fasthttp.AppendInflateBytes(j.decoded[:0], j.body)
-		case "br":
-			j.decoded, err = fasthttp.AppendUnbrotliBytes(j.decoded[:0], j.body)
-		case "zstd":
-			j.decoded, err = fasthttp.AppendUnzstdBytes(j.decoded[:0], j.body)
-		default:
-			err = errUnknownEncoding
-		}
-		j.decodeOK = -1
-		if err == nil {
+		j.decoded, err = appendDecoded(j.decoded[:0], j.encoding, j.body, limit)
+		switch {
+		case err == nil:
 			j.decodeOK = 1
+		case errors.Is(err, errDecodedTooLarge):
+			j.decodeOK = -2
+		default:
+			j.decodeOK = -1 // compared as it is: unparseable, most likely
 		}
 	}
-	if j.decodeOK == 1 {
+	switch j.decodeOK {
+	case 1:
 		body = j.decoded
+	case -2:
+		return compare.Response{}, false
 	}
-	return compare.Response{Status: j.status, ContentType: j.ctype, JSONLength: j.jsonLen, Body: body}
+	return compare.Response{Status: j.status, ContentType: j.ctype, JSONLength: j.jsonLen, Body: body}, true
+}
+
+// candidate returns the candidate's answer, decoded when the candidate compressed it although asked
+// not to, and false when it expands past limit.
+func (j *job) candidate(resp *fasthttp.Response, limit int) (compare.Response, bool) {
+	body := resp.Body()
+	if enc := resp.Header.ContentEncoding(); len(enc) > 0 {
+		var err error
+		j.answer, err = appendDecoded(j.answer[:0], enc, body, limit)
+		switch {
+		case err == nil:
+			body = j.answer
+		case errors.Is(err, errDecodedTooLarge):
+			return compare.Response{}, false
+		}
+	}
+	return compare.Response{
+		Status:      resp.StatusCode(),
+		ContentType: resp.Header.ContentType(),
+		JSONLength:  jsonLength(&resp.Header),
+		Body:        body,
+	}, true
 }

@@ -2,7 +2,6 @@ package tee
 
 import (
 	"encoding/json"
-	"errors"
 	"strings"
 	"time"
 
@@ -12,8 +11,6 @@ import (
 	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
-
-var errUnknownEncoding = errors.New("unknown content encoding")
 
 // maybeRecord writes a record for the comparison at the configured share. resp is nil when the
 // candidate did not answer (err says why).
@@ -68,7 +65,7 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 	body, truncated := sink.Cap(c.redact.body(req.Body()), max)
 	rec.Request.Body, rec.Request.Truncated = sink.RequestBody(body), truncated
 
-	p := j.primary()
+	p, _ := j.primary(c.maxBody)
 	body, truncated = sink.Cap(c.redact.body(p.Body), max)
 	rec.PrimaryResponse = sink.Response{
 		Status:    p.Status,

@@ -3,10 +3,7 @@ package tee
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
-	"net"
-	"net/url"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,8 +37,9 @@ type Options struct {
 	Comparator *compare.Comparator
 	// MaxBody bounds every body copy the Tee keeps. An exchange whose request body or primary answer
 	// is larger is not mirrored (dropped, reason body_too_large), so that a candidate's queue holds at
-	// most Queue x 2 x MaxBody bytes of bodies; a candidate's answer that is larger is cut in its
-	// record (truncated: true). The default is 64 KiB.
+	// most Queue x 2 x MaxBody bytes of bodies. A compressed primary answer counts at its decoded
+	// size. A candidate's answer is read up to UpstreamOptions.MaxResponseBody, by default MaxBody
+	// too. The default is 64 KiB.
 	MaxBody int
 	// Record chooses what is written to Sink.
 	Record RecordOptions
@@ -72,9 +70,13 @@ type UpstreamOptions struct {
 	Concurrency int
 	// Queue is the number of copies waiting for a worker; beyond it copies are dropped. The default is 1024.
 	Queue int
-	// MaxResponseBody is the largest answer read from the candidate; a larger one is an error. The
-	// default is 16 MiB.
+	// MaxResponseBody is the largest answer read from the candidate, decoded when it is compressed:
+	// a larger one is cut off as it streams in and not compared (outcome error, a candidate_error
+	// record saying so). The default is the Tee's MaxBody.
 	MaxResponseBody int
+	// IdleTimeout closes pooled connections to the candidate idle this long; keep it below the
+	// server's keep-alive timeout. The default is proxy.DefaultIdleTimeout, 1s.
+	IdleTimeout time.Duration
 	// TLS is used for https URLs. The default is Go's default client configuration.
 	TLS *tls.Config
 }
@@ -279,45 +281,6 @@ func (t *Tee) all() []*candidate {
 		all = append(all, t.secondary)
 	}
 	return all
-}
-
-// parseUpstream checks an upstream URL and returns its dial address and whether it uses TLS.
-func parseUpstream(raw string) (addr, host string, isTLS bool, err error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", "", false, fmt.Errorf("url: %w", err)
-	}
-	switch u.Scheme {
-	case "http":
-	case "https":
-		isTLS = true
-	default:
-		return "", "", false, fmt.Errorf("url %q: scheme must be http or https", raw)
-	}
-	if u.Host == "" {
-		return "", "", false, fmt.Errorf("url %q: no host", raw)
-	}
-	addr = u.Host
-	if u.Port() == "" {
-		port := "80"
-		if isTLS {
-			port = "443"
-		}
-		addr = net.JoinHostPort(u.Hostname(), port)
-	}
-	return addr, u.Host, isTLS, nil
-}
-
-// errKind maps a transport error to a shadow outcome.
-func errKind(err error) int {
-	if errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, fasthttp.ErrDialTimeout) {
-		return outcomeTimeout
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return outcomeTimeout
-	}
-	return outcomeError
 }
 
 // jsonLength reads Triton's Inference-Header-Content-Length header (0 when absent or invalid).

@@ -1,0 +1,53 @@
+package proxytest
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// StrayServer is an upstream that answers each request with its X-Request-Id and, after, writes one
+// more response that nobody asked for ("stray-" and the id), as a handler that writes twice does.
+func StrayServer(t testing.TB, after time.Duration) string {
+	t.Helper()
+	return ServeConns(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			id := req.Header.Get("X-Request-Id")
+			_ = req.Body.Close()
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(id), id); err != nil {
+				return
+			}
+			time.Sleep(after)
+			stray := "stray-" + id
+			if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(stray), stray); err != nil {
+				return
+			}
+		}
+	})
+}
+
+// IdleClosingServer serves h on a loopback port and closes keep-alive connections idle for idle, as
+// gunicorn (2s) and uvicorn (5s) do; it returns the http://host:port URL.
+func IdleClosingServer(t testing.TB, idle time.Duration, h fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fasthttp.Server{Handler: h, IdleTimeout: idle, CloseOnShutdown: true}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Serve(ln) }()
+	t.Cleanup(func() { _ = s.Shutdown(); <-done })
+	return "http://" + ln.Addr().String()
+}
