@@ -84,7 +84,10 @@ type Upstream struct {
 	Timeout Duration `yaml:"timeout"`
 	// MaxConns caps connections to this upstream. Default 1024.
 	MaxConns int `yaml:"max_conns"`
-	TLS      TLS `yaml:"tls"`
+	// IdleTimeout closes pooled connections to this upstream idle this long, 1ms to 1h; keep it
+	// below the server's keep-alive timeout (gunicorn 2s, uvicorn 5s). Default 1s (package proxy's).
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	TLS         TLS      `yaml:"tls"`
 	// Stream (primary only) passes answers of unknown length, chunked or server-sent events (LLM
 	// token streams), to the client as they arrive; timeout then bounds the whole answer. Default false.
 	Stream bool `yaml:"stream"`
@@ -119,7 +122,10 @@ type Candidate struct {
 	Concurrency int `yaml:"concurrency"`
 	// Queue is the number of waiting shadows; beyond it they are dropped. Default 1024.
 	Queue int `yaml:"queue"`
-	TLS   TLS `yaml:"tls"`
+	// IdleTimeout closes pooled connections to this candidate idle this long, as an upstream's.
+	// Default 1s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	TLS         TLS      `yaml:"tls"`
 	// PromoteWhen sets the verdict thresholds shown on /status.
 	PromoteWhen *PromoteWhen `yaml:"promote_when"`
 	// Chaos injects faults into this candidate's answers before comparison. Off unless set.

@@ -113,6 +113,8 @@ func TestParseErrors(t *testing.T) {
 		// Numbers.
 		{"negative concurrency", cand + "        url: http://127.0.0.1:8502\n        concurrency: -1\n", []want{{"7:22", "routes[0].candidates[0].concurrency: -1 must not be negative"}}},
 		{"negative queue", cand + "        url: http://127.0.0.1:8502\n        queue: -10\n", []want{{"7:16", "routes[0].candidates[0].queue: -10 must not be negative"}}},
+		{"idle_timeout too short", "routes:\n  - name: iris\n    primary: {url: \"http://127.0.0.1:8501\", idle_timeout: 10us}\n", []want{{"3:59", "routes[0].primary.idle_timeout: 10µs is out of range: want 1ms to 1h"}}},
+		{"candidate idle_timeout too long", cand + "        url: http://127.0.0.1:8502\n        idle_timeout: 2h\n", []want{{"7:23", "routes[0].candidates[0].idle_timeout: 2h0m0s is out of range"}}},
 		{"negative max_conns", "routes:\n  - name: iris\n    primary: {url: \"http://127.0.0.1:8501\", max_conns: -1}\n", []want{{"3:56", "routes[0].primary.max_conns: -1 must not be negative"}}},
 		{"negative tolerance", base + "    compare: {tolerance: {rel: -0.1}}\n", []want{{"4:32", "routes[0].compare.tolerance.rel: -0.1 must not be negative"}}},
 

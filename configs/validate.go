@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -113,6 +114,7 @@ func (v *validator) name(f, name string, names map[string]string, what string) {
 func (v *validator) upstream(u *Upstream, f string) {
 	v.url(f+".url", u.URL)
 	v.notNegative(f+".max_conns", u.MaxConns)
+	v.idleTimeout(f+".idle_timeout", u.IdleTimeout)
 	v.upstreamTLS(&u.TLS, u.URL, f+".tls")
 }
 
@@ -140,6 +142,7 @@ func (v *validator) candidate(c *Candidate, f string, names map[string]string) {
 	}
 	v.notNegative(f+".concurrency", c.Concurrency)
 	v.notNegative(f+".queue", c.Queue)
+	v.idleTimeout(f+".idle_timeout", c.IdleTimeout)
 	v.upstreamTLS(&c.TLS, c.URL, f+".tls")
 	if ch := c.Chaos; ch != nil && ch.Perturb < 0 {
 		v.errorf(f+".chaos.perturb", "must not be negative")
@@ -361,6 +364,15 @@ func (v *validator) oneOf(f, val string, allowed ...string) bool {
 func (v *validator) notNegative(f string, n int) {
 	if n < 0 {
 		v.errorf(f, "%d must not be negative", n)
+	}
+}
+
+// idleTimeout checks an upstream's idle_timeout (0 is the default): under 1ms no connection could
+// be reused, and over an hour it is beyond any server's keep-alive, whose closes it is there to
+// avoid.
+func (v *validator) idleTimeout(f string, d Duration) {
+	if d != 0 && (d.D() < time.Millisecond || d.D() > time.Hour) {
+		v.errorf(f, "%s is out of range: want 1ms to 1h, below the server's keep-alive timeout (the default is 1s)", d)
 	}
 }
 

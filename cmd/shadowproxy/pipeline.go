@@ -56,11 +56,12 @@ func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 			Host:       rc.Match.Host,
 			Headers:    rc.Match.Headers,
 			Primary: proxy.Upstream{
-				URL:      rc.Primary.URL,
-				Timeout:  rc.Primary.Timeout.D(),
-				MaxConns: rc.Primary.MaxConns,
-				TLS:      primaryTLS,
-				Stream:   rc.Primary.Stream,
+				URL:         rc.Primary.URL,
+				Timeout:     rc.Primary.Timeout.D(),
+				MaxConns:    rc.Primary.MaxConns,
+				IdleTimeout: rc.Primary.IdleTimeout.D(),
+				TLS:         primaryTLS,
+				Stream:      rc.Primary.Stream,
 			},
 			Mirror: m,
 		})
@@ -150,7 +151,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		if err != nil {
 			return tee.Options{}, fmt.Errorf("secondary: %w", err)
 		}
-		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), TLS: t}
+		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), IdleTimeout: sec.IdleTimeout.D(), TLS: t}
 	}
 	for _, c := range rc.Candidates {
 		key, err := tee.ParseStickyKey(c.StickyKey)
@@ -168,6 +169,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 				Timeout:     c.Timeout.D(),
 				Concurrency: c.Concurrency,
 				Queue:       c.Queue,
+				IdleTimeout: c.IdleTimeout.D(),
 				TLS:         t,
 			},
 			Sample:    c.Sample.Fraction(),
