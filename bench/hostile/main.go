@@ -216,7 +216,10 @@ func main() {
 			}
 			w.Write(normal)
 		}), 0)
-		cand := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Content-Type", "application/json"); w.Write(normal) }), 0)
+		cand := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(normal)
+		}), 0)
 		p := start(*bin, fmt.Sprintf(cfgTmpl, primary, cand))
 		url := "http://" + p.listen + "/v1/models/iris:predict"
 		stop := make(chan struct{})
@@ -249,7 +252,10 @@ func main() {
 		fmt.Printf("peak RSS %d MiB, proxy CPU %.2fs\n%s\n", p.peakRSS(), p.cpu(), p.metrics("shadowproxy_shadow_drops_total"))
 		p.cmd.Process.Kill()
 	case "endless":
-		primary := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Header().Set("Content-Type", "application/json"); w.Write(normal) }), 0)
+		primary := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(normal)
+		}), 0)
 		chunk := bytes.Repeat([]byte("a"), 32<<10)
 		cand := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
