@@ -186,3 +186,28 @@ func BenchmarkIdleCheck(b *testing.B) {
 		}
 	}
 }
+
+func TestNewHostClientDefaults(t *testing.T) {
+	c, host, err := NewHostClient(Upstream{URL: "https://model.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "model.example:443" || host != "model.example" || !c.IsTLS {
+		t.Errorf("addr %q host %q tls %v", c.Addr, host, c.IsTLS)
+	}
+	if c.MaxIdleConnDuration != DefaultIdleTimeout || DefaultIdleTimeout >= 2*time.Second {
+		t.Errorf("idle timeout %v, want the default %v, below gunicorn's 2s", c.MaxIdleConnDuration, DefaultIdleTimeout)
+	}
+	if c.ConnPoolStrategy != fasthttp.LIFO || c.RetryIfErr == nil || c.DialTimeout == nil {
+		t.Error("the client lacks its connection hygiene")
+	}
+	c, _, _ = NewHostClient(Upstream{URL: "http://127.0.0.1:1", IdleTimeout: 5 * time.Second})
+	if c.MaxIdleConnDuration != 5*time.Second {
+		t.Errorf("idle timeout %v, want 5s", c.MaxIdleConnDuration)
+	}
+	for _, bad := range []string{"ftp://x", "http://", "://"} {
+		if _, _, err := NewHostClient(Upstream{URL: bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

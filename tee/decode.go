@@ -141,24 +141,19 @@ func appendUnzstd(dst, src []byte, limit int) ([]byte, error) {
 func readAtMost(dst []byte, r io.Reader, limit int) ([]byte, error) {
 	start := len(dst)
 	for {
-		got := len(dst) - start
-		if got > limit {
-			return dst[:start+limit], errDecodedTooLarge
-		}
 		if len(dst) == cap(dst) {
 			// Grow by doubling, never past the limit's one byte more.
-			room := min(max(cap(dst)-start, 512), limit+1-got)
+			room := min(max(cap(dst)-start, 512), limit+1-(len(dst)-start))
 			dst = slices.Grow(dst, room)
 		}
 		n, err := r.Read(dst[len(dst):min(cap(dst), start+limit+1)])
 		dst = dst[:len(dst)+n]
-		if errors.Is(err, io.EOF) {
-			if len(dst)-start > limit {
-				return dst[:start+limit], errDecodedTooLarge
-			}
+		switch {
+		case len(dst)-start > limit:
+			return dst[:start+limit], errDecodedTooLarge
+		case errors.Is(err, io.EOF):
 			return dst, nil
-		}
-		if err != nil {
+		case err != nil:
 			return dst, err
 		}
 	}
