@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -29,6 +30,11 @@ var (
 // use (the format recommends decoders support it); a stream asking for more is not decoded.
 const zstdMaxWindow = 8 << 20
 
+// decodeSlots bounds the decodes that run at once, and so the decoders' windows in memory (a zstd
+// decoder allocates the window its stream declares, up to zstdMaxWindow; a brotli one up to 16 MiB):
+// decoding is CPU work, so more decodes at once than CPUs would not end sooner. Only workers wait.
+var decodeSlots = make(chan struct{}, max(runtime.GOMAXPROCS(0), 1))
+
 var (
 	gzipReaders  sync.Pool // *gzip.Reader
 	zlibReaders  sync.Pool // io.ReadCloser implementing zlib.Resetter
@@ -48,6 +54,10 @@ func appendDecoded(dst, encoding, src []byte, limit int) ([]byte, error) {
 			return dst, errDecodedTooLarge
 		}
 		return append(dst, src...), nil
+	}
+	decodeSlots <- struct{}{}
+	defer func() { <-decodeSlots }()
+	switch {
 	case bytes.EqualFold(encoding, []byte("gzip")), bytes.EqualFold(encoding, []byte("x-gzip")):
 		return appendGunzip(dst, src, limit)
 	case bytes.EqualFold(encoding, []byte("deflate")):

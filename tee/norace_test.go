@@ -1,0 +1,5 @@
+//go:build !race
+
+package tee
+
+const raceEnabled = false
