@@ -62,7 +62,11 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 		Chaos:     injected,
 	}
 	rec.Request.Method = string(req.Header.Method())
-	rec.Request.Path = string(req.URI().Path())
+	// The path as forwarded to the primary and the candidate, byte for byte (not normalised).
+	rec.Request.Path = string(req.URI().PathOriginal())
+	if rec.Request.Path == "" {
+		rec.Request.Path = "/"
+	}
 	rec.Request.Query = string(req.URI().QueryString())
 	rec.Request.Headers = c.recordHeaders(req)
 	body, truncated := sink.Cap(c.redact.body(req.Body()), max)
