@@ -70,7 +70,7 @@ func percentDecode(p []byte) []byte {
 		case '0' <= c && c <= '9':
 			return c - '0', true
 		case 'a' <= c|0x20 && c|0x20 <= 'f':
-			return c|0x20 - 'a' + 10, true
+			return c | 0x20 - 'a' + 10, true
 		}
 		return 0, false
 	}
