@@ -151,7 +151,13 @@ const (
 )
 
 // defaultRedactHeaders are the headers written as "[redacted]" when record.redact.headers is left out.
-var defaultRedactHeaders = []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"}
+// They are the credential headers that shadows are stripped of (tee.CredentialHeaders), and Set-Cookie.
+var defaultRedactHeaders = []string{
+	"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+	"X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token", "X-Amz-Security-Token",
+	"X-Goog-Api-Key", "Ocp-Apim-Subscription-Key", "X-Functions-Key", "X-Vault-Token",
+	"X-Csrf-Token", "X-Xsrf-Token",
+}
 
 func setDefaults(c *Config) {
 	str(&c.Listen, DefaultListen)

@@ -32,7 +32,7 @@ type shared struct {
 	cmp     *compare.Comparator
 	record  RecordOptions
 	redact  *redactor
-	remove  []string
+	strip   stripper
 	sink    sink.Sink
 	metrics *Metrics
 	stats   *Stats
@@ -59,7 +59,9 @@ type candidate struct {
 	queue   chan *job
 	stop    chan struct{}
 	abandon atomic.Bool
-	wg      sync.WaitGroup
+	// authHinted is set once a 401 or 403 to a shadow without credentials has been logged.
+	authHinted atomic.Bool
+	wg         sync.WaitGroup
 
 	outcomes     [numOutcomes]prometheus.Counter
 	dropQueue    prometheus.Counter
@@ -225,9 +227,7 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	defer releaseJob(j)
 	req := &j.req
 	req.Header.Set(proxy.ShadowHeader, "1")
-	for _, h := range c.remove {
-		req.Header.Del(h)
-	}
+	stripped := c.strip.strip(j)
 	// Ask for an identity answer: compare reads bodies as they are.
 	req.Header.Del(fasthttp.HeaderAcceptEncoding)
 	req.UseHostHeader = false
@@ -249,6 +249,9 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	}
 	if c.latency != nil {
 		c.latency.Observe(lat.Seconds())
+	}
+	if err == nil {
+		c.authRefused(resp.StatusCode(), stripped)
 	}
 	outcome := outcomeOK
 	switch {
@@ -320,8 +323,11 @@ func (c *candidate) compare(primary, cand compare.Response) (res compare.Result)
 
 // job is one exchange copied for one candidate. Jobs are pooled; nothing in a job is handed to a sink.
 type job struct {
-	req      fasthttp.Request
-	id       []byte // the exchange's RequestID
+	req fasthttp.Request
+	id  []byte // the exchange's RequestID
+	// stripped are the credential headers removed from req, name and value, for the record.
+	stripped []strippedHeader
+	nstrip   int
 	status   int
 	ctype    []byte
 	encoding []byte
@@ -352,6 +358,7 @@ func (j *job) fill(ex *proxy.Exchange) {
 	req, resp := ex.Request, ex.Response
 	req.CopyTo(&j.req)
 	j.id = append(j.id[:0], ex.RequestID...)
+	j.nstrip = 0
 	j.status = resp.StatusCode()
 	j.ctype = append(j.ctype[:0], resp.Header.ContentType()...)
 	j.encoding = append(j.encoding[:0], resp.Header.ContentEncoding()...)
@@ -360,6 +367,19 @@ func (j *job) fill(ex *proxy.Exchange) {
 	j.decodeOK = 0
 	j.latency = ex.Latency
 	j.start = ex.Start
+}
+
+// strippedHeader is a header removed from a shadow request; its slices are reused across jobs.
+type strippedHeader struct{ name, value []byte }
+
+func (j *job) saveStripped(name string, value []byte) {
+	if j.nstrip == len(j.stripped) {
+		j.stripped = append(j.stripped, strippedHeader{})
+	}
+	s := &j.stripped[j.nstrip]
+	s.name = append(s.name[:0], name...)
+	s.value = append(s.value[:0], value...)
+	j.nstrip++
 }
 
 // primary returns the primary's answer, decompressed when the primary compressed it (once per job:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
+	"github.com/shadowproxy/shadowproxy/tee"
 )
 
 // seen is what an upstream received: each request's head as fasthttp read it, and its body.
@@ -248,6 +250,104 @@ func TestE2ERequestsAreForwardedAsRouted(t *testing.T) {
 			if got := r["request"].(map[string]any)["path"]; got != tt.recordPath {
 				t.Errorf("%s: the record's path is %q, want %q as forwarded", tt.name, got, tt.recordPath)
 			}
+		}
+	}
+}
+
+// TestE2EShadowsCarryNoCredentials checks that candidates get no credentials unless the route keeps
+// them, that records redact credential headers and query parameters, and that no log line, at debug
+// level, holds a credential of a request the proxy rejected (issue 18, item 8).
+func TestE2EShadowsCarryNoCredentials(t *testing.T) {
+	tests := []struct {
+		name  string
+		extra string
+		kept  []string // credential headers the candidate gets
+	}{
+		{"default", "", nil},
+		{"keep Authorization", "    shadow_headers: {keep: [Authorization]}\n", []string{"Authorization"}},
+	}
+	credentials := []string{"Authorization: Bearer SECRET-TOKEN-1", "Cookie: session=SECRET-COOKIE-2", "X-Api-Key: SECRET-KEY-3", "X-Amz-Security-Token: SECRET-AMZ-4"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var prim, cand seen
+			primary := proxytest.Serve(t, recordingModel(&prim, 1))
+			candidate := proxytest.Serve(t, recordingModel(&cand, 2))
+			records := filepath.Join(t.TempDir(), "records.jsonl")
+			cfg := strings.Replace(requestConfig(primary, candidate, records), "    compare: {format: json}\n", tt.extra+"    compare: {format: json}\n", 1)
+			p, _ := startProxy(t, cfg)
+			const body = `{"x":1}`
+			raw := "POST /v1/models/iris:predict?api_key=SECRET-Q-5&x=1 HTTP/1.1\r\nHost: good.example\r\n" +
+				strings.Join(credentials, "\r\n") + fmt.Sprintf("\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			if resp := rawExchange(t, p.listen, raw); resp.StatusCode() != 200 {
+				t.Fatalf("status %d", resp.StatusCode())
+			}
+			// A request fasthttp rejects (a header line without a colon), with credentials in it.
+			bad := "POST /v1/models/iris:predict HTTP/1.1\r\nHost: good.example\r\nAuthorization: Bearer SECRET-LOG-6\r\nnot a header\r\n\r\n"
+			if resp := rawExchange(t, p.listen, bad); resp.StatusCode() != 400 {
+				t.Errorf("malformed request: status %d, want 400", resp.StatusCode())
+			}
+			waitFor(t, "the shadow", func() bool { return len(cand.all()) == 1 })
+			got := cand.all()[0]
+			for _, c := range credentials {
+				name, _, _ := strings.Cut(c, ":")
+				kept := false
+				for _, k := range tt.kept {
+					kept = kept || k == name
+				}
+				if has := strings.Contains(got, c+"\r\n"); has != kept {
+					t.Errorf("the candidate got %s: %v, want %v:\n%s", name, has, kept, got)
+				}
+				if !strings.Contains(prim.all()[0], c+"\r\n") {
+					t.Errorf("the primary did not get %s", name)
+				}
+			}
+			waitFor(t, "the record", func() bool {
+				return p.metric(t, `shadowproxy_records_total{outcome="written",sink="file"}`) == 1
+			})
+			p.stop(t)
+			recs := readRecords(t, records)
+			data, _ := os.ReadFile(records)
+			for _, secret := range []string{"SECRET-KEY-3", "SECRET-AMZ-4", "SECRET-Q-5"} {
+				if strings.Contains(string(data), secret) {
+					t.Errorf("the record holds %s: %s", secret, data)
+				}
+			}
+			h := recs[0]["request"].(map[string]any)["headers"].(map[string]any)
+			for _, k := range []string{"Authorization", "Cookie", "X-Api-Key", "X-Amz-Security-Token"} {
+				if h[k] != "[redacted]" {
+					t.Errorf("record header %s = %v, want [redacted]", k, h[k])
+				}
+			}
+			if q := recs[0]["request"].(map[string]any)["query"]; q != "api_key=[redacted]&x=1" {
+				t.Errorf("record query %v", q)
+			}
+			logs := p.log()
+			if !strings.Contains(logs, `"level":"debug"`) {
+				t.Errorf("no debug lines in the log: the check below proves nothing\n%s", logs)
+			}
+			for _, secret := range []string{"SECRET-TOKEN-1", "SECRET-COOKIE-2", "SECRET-KEY-3", "SECRET-AMZ-4", "SECRET-Q-5", "SECRET-LOG-6"} {
+				if strings.Contains(logs, secret) {
+					t.Errorf("the log holds %s:\n%s", secret, logs)
+				}
+			}
+		})
+	}
+}
+
+// TestCredentialHeadersAreRedactedByDefault ties the two lists together: every header that shadows
+// are stripped of is redacted in records by default.
+func TestCredentialHeadersAreRedactedByDefault(t *testing.T) {
+	cfg, err := configChecks.Parse("t.yaml", []byte("routes: [{name: r, primary: {url: \"http://127.0.0.1:1\"}}]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	redacted := map[string]bool{}
+	for _, h := range cfg.Routes[0].Record.Redact.Headers {
+		redacted[strings.ToLower(h)] = true
+	}
+	for _, h := range tee.CredentialHeaders {
+		if !redacted[strings.ToLower(h)] {
+			t.Errorf("%s is stripped from shadows but not redacted in records by default", h)
 		}
 	}
 }
