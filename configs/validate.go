@@ -31,6 +31,7 @@ func validate(c *Config, d *decoder, ch Checks) {
 		v.route(&c.Routes[i], fmt.Sprintf("routes[%d]", i), names)
 	}
 	v.sinks(&c.Sinks)
+	v.loops(c, []listener{{"listen", c.Listen}, {"admin", c.Admin}})
 }
 
 func (v *validator) route(r *Route, f string, names map[string]string) {
