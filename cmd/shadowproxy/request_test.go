@@ -14,6 +14,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 	"github.com/shadowproxy/shadowproxy/tee"
 )
@@ -349,5 +350,33 @@ func TestCredentialHeadersAreRedactedByDefault(t *testing.T) {
 		if !redacted[strings.ToLower(h)] {
 			t.Errorf("%s is stripped from shadows but not redacted in records by default", h)
 		}
+	}
+}
+
+// TestLabelMappingAsTheREADMEWritesIt: `mapping: {cand: primary}` maps the candidate's vocabulary
+// onto the primary's, from the YAML to the comparison.
+func TestLabelMappingAsTheREADMEWritesIt(t *testing.T) {
+	cfg, err := configChecks.Parse("t.yaml", []byte(`routes:
+  - name: r
+    primary: {url: "http://127.0.0.1:1"}
+    compare:
+      format: json
+      rules: [{path: label, mode: label, mapping: {cand: primary}}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmp, err := compare.New(compareOptions(cfg.Routes[0].Compare))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := func(label string) compare.Response {
+		return compare.Response{Status: 200, ContentType: []byte("application/json"), Body: []byte(`{"label":"` + label + `"}`)}
+	}
+	if res := cmp.Compare(resp("primary"), resp("cand")); res.Outcome != compare.Agree {
+		t.Errorf("primary %q, candidate %q: %v %v, want agree", "primary", "cand", res.Outcome, res.Diffs)
+	}
+	if res := cmp.Compare(resp("cand"), resp("primary")); res.Outcome != compare.Disagree {
+		t.Errorf("primary %q, candidate %q: %v, want disagree", "cand", "primary", res.Outcome)
 	}
 }
