@@ -15,7 +15,7 @@ type listener struct {
 }
 
 // loops reports every upstream (primary, secondary, candidate) that is one of the proxy's own
-// listeners: its requests would come back into the proxy, each fanned out again to the candidates
+// listeners ls (an empty address is skipped): its requests would come back into the proxy, each fanned out again to the candidates
 // (a candidate at the proxy's address also "agrees" with the primary by construction). Addresses
 // are compared by port, then by host: an unspecified listen host (0.0.0.0, ::, none) is every
 // local address, localhost is the loopback addresses, and other names are resolved (only when a
@@ -30,7 +30,7 @@ func (v *validator) loops(c *Config, ls []listener) {
 		port := u.Port()
 		if port == "" {
 			port = "80"
-			if u.Scheme == "https" {
+			if u.Scheme == "https" || u.Scheme == "grpcs" {
 				port = "443"
 			}
 		}
