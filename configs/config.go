@@ -226,7 +226,8 @@ type Record struct {
 // Redact keeps secrets out of records.
 type Redact struct {
 	// Headers are written as "[redacted]". Default: the credential headers that shadows are
-	// stripped of (see ShadowHeaders.Keep), and Set-Cookie.
+	// stripped of (see ShadowHeaders.Keep), and Set-Cookie; the credential headers are redacted
+	// whatever this lists.
 	Headers []string `yaml:"headers"`
 	// Query lists query parameters whose values are written as "[redacted]" (case-insensitive).
 	// Left out: the common credential parameters (api_key, access_token, token, sig, password, ...;

@@ -39,7 +39,9 @@ const anyIndex = -2
 
 func newRedactor(o RecordOptions) (*redactor, error) {
 	r := &redactor{headers: make(map[string]bool), key: o.HashKey}
-	for _, h := range o.RedactHeaders {
+	// The credential headers are always redacted: a kept one (Options.KeepHeaders) reaches the
+	// candidate, never a record.
+	for _, h := range append(CredentialHeaders[:len(CredentialHeaders):len(CredentialHeaders)], o.RedactHeaders...) {
 		r.headers[strings.ToLower(h)] = true
 	}
 	query := o.RedactQuery

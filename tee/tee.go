@@ -112,7 +112,8 @@ type RecordOptions struct {
 	Disagreements float64
 	// Agreements is the share of agreements recorded, 0 to 1.
 	Agreements float64
-	// RedactHeaders are written as "[redacted]" (or a keyed hash, see HashKey).
+	// RedactHeaders are written as "[redacted]" (or a keyed hash, see HashKey), besides the
+	// CredentialHeaders, which always are.
 	RedactHeaders []string
 	// RedactQuery are query parameters (case-insensitive) whose values records redact, as
 	// "name=[redacted]". Nil means DefaultRedactQuery; an empty, non-nil list redacts none.
