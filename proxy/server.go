@@ -322,7 +322,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		status := statusError(err)
 		writeError(ctx, status, primaryErrorMessage(status), id)
 		r.codes.inc(status)
-		s.log.Debug("primary failed", zap.String("route", r.name), zap.Int("status", status), zap.Error(err))
+		s.log.Debug("primary failed", zap.String("route", r.name), zap.Int("status", status), zap.String("error", LogSafe(err)))
 		s.finish(ctx)
 		if clientClose {
 			ctx.SetConnectionClose()
@@ -391,6 +391,11 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	ctx.SetConnectionClose()
 	s.none.inc(status)
 }
+
+// LogSafe returns err's text for a log line: fasthttp quotes the bytes it could not parse into its
+// errors (a request's headers, an answer's first line), and every quoted string but a network
+// address is replaced by its length, so that no credential reaches a log.
+func LogSafe(err error) string { return scrubQuoted(err.Error()) }
 
 // zapPrintf adapts zap to fasthttp's Printf logger, at debug level: fasthttp logs per-connection
 // errors that would otherwise flood the log under attack. The detail goes through scrubQuoted:

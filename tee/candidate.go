@@ -264,7 +264,7 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 
 	if err != nil {
 		if c.role == roleCandidate {
-			c.log.Debug("shadow failed", zap.String("route", c.route), zap.String("candidate", c.name), zap.Error(err))
+			c.log.Debug("shadow failed", zap.String("route", c.route), zap.String("candidate", c.name), zap.String("error", proxy.LogSafe(err)))
 			c.maybeRecord(j, nil, err, compare.Result{Outcome: compare.CandidateError}, lat, injected)
 		}
 		return
