@@ -73,8 +73,8 @@ type Rule struct {
 	// MaxDistance is text's maximum normalised edit distance (0 to 1). 0 means the normalised texts
 	// must be equal.
 	MaxDistance float64
-	// Mapping maps a primary label to the candidate's vocabulary (mode label); labels not in it are
-	// compared as they are.
+	// Mapping maps a candidate label to the primary's vocabulary (mode label), {candidate: primary};
+	// labels not in it are compared as they are.
 	Mapping map[string]string
 }
 

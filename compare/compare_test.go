@@ -418,8 +418,11 @@ func TestRules(t *testing.T) {
 		{name: "argmax on strings falls back", rule: Rule{Path: "s", Mode: "argmax"}, p: `{"s":["a"]}`, c: `{"s":["b"]}`, want: Disagree, diffs: "s[0] \"a\" \"b\" value\n"},
 		{name: "label equal", rule: Rule{Path: "l", Mode: "label"}, p: `{"l":3}`, c: `{"l":3.0}`, want: Agree},
 		{name: "label number vs string", rule: Rule{Path: "l", Mode: "label"}, p: `{"l":3}`, c: `{"l":"3"}`, want: Agree},
-		{name: "label mapping", rule: Rule{Path: "l", Mode: "label", Mapping: map[string]string{"cat": "felis", "3": "7"}}, p: `{"l":["cat",3,"dog"]}`, c: `{"l":["felis",7,"dog"]}`, want: Agree},
+		{name: "label mapping", rule: Rule{Path: "l", Mode: "label", Mapping: map[string]string{"felis": "cat", "7": "3"}}, p: `{"l":["cat",3,"dog"]}`, c: `{"l":["felis",7,"dog"]}`, want: Agree},
 		{name: "label mapping differs", rule: Rule{Path: "l", Mode: "label", Mapping: map[string]string{"cat": "felis"}}, p: `{"l":"cat"}`, c: `{"l":"cat"}`, want: Disagree, diffs: "l \"cat\" \"cat\" label\n"},
+		// The README's own example: mapping: {cand: primary}.
+		{name: "label mapping as the README writes it", rule: Rule{Path: "l", Mode: "label", Mapping: map[string]string{"cand": "primary"}}, p: `{"l":"primary"}`, c: `{"l":"cand"}`, want: Agree},
+		{name: "label mapping is not read backwards", rule: Rule{Path: "l", Mode: "label", Mapping: map[string]string{"cand": "primary"}}, p: `{"l":"cand"}`, c: `{"l":"primary"}`, want: Disagree, diffs: "l \"cand\" \"primary\" label\n"},
 		{name: "topk same set", rule: Rule{Path: "s", Mode: "topk", K: 2}, p: `{"s":[0.1,0.5,0.4,0]}`, c: `{"s":[0.1,0.4,0.5,0]}`, want: Agree},
 		{name: "topk overlap", rule: Rule{Path: "s", Mode: "topk", K: 2, MinOverlap: 0.5}, p: `{"s":[0.1,0.5,0.4,0]}`, c: `{"s":[0.45,0.5,0.1,0]}`, want: Agree},
 		{name: "topk overlap too low", rule: Rule{Path: "s", Mode: "topk", K: 2}, p: `{"s":[0.1,0.5,0.4,0]}`, c: `{"s":[0.45,0.5,0.1,0]}`, want: Disagree, diffs: "s [1,2] [1,0] topk k=2 overlap=0.50 jaccard=0.33 spearman=n/a\n"},

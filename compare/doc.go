@@ -110,8 +110,8 @@
 //   - argmax: a vector of scores agrees when the index of its largest value (first on ties, NaN
 //     lowest) is the same; a list of vectors is compared row by row (each row a prediction when the
 //     list is the batch). The diff reports the two indices.
-//   - label: class ids or names; Mapping translates a primary label into the candidate's vocabulary
-//     (mapping keys and values are label texts: "3" for the number 3); numbers without a mapping
+//   - label: class ids or names; Mapping translates a candidate label into the primary's vocabulary
+//     ({candidate: primary}; keys and values are label texts: "3" for the number 3); numbers without a mapping
 //     compare numerically, other labels as text. Lists compare element by element.
 //   - topk: for a vector of scores, the indices of the K largest (K 0 means 5); for a list of
 //     strings, or of numbers with Ranked set (item ids, best first), its first K items. Agrees when |A∩B|/K >= MinOverlap and

@@ -78,11 +78,12 @@ func ExampleComparator_Compare_errors() {
 	// unparseable
 }
 
-// Labels from two vocabularies: the mapping translates the primary's into the candidate's.
+// Labels from two vocabularies: the mapping translates the candidate's into the primary's,
+// {candidate: primary}.
 func ExampleRule_label() {
 	cmp, _ := compare.New(compare.Options{Rules: []compare.Rule{{
 		Path: "predictions[*].label", Mode: "label",
-		Mapping: map[string]string{"cat": "felis_catus", "dog": "canis_familiaris"},
+		Mapping: map[string]string{"felis_catus": "cat", "canis_familiaris": "dog"},
 	}}})
 	res := cmp.Compare(
 		body(`{"predictions":[{"label":"cat"},{"label":"dog"}]}`),

@@ -295,7 +295,8 @@ func labelText(dst []byte, n node) []byte {
 	return n.v.MarshalTo(dst[:0])
 }
 
-// label compares class labels (ids or names), mapping the primary's through r.Mapping.
+// label compares class labels (ids or names), mapping the candidate's through r.Mapping into the
+// primary's vocabulary.
 func (w *walker) label(r *compiledRule, p, c node) {
 	if isArray(p) && isArray(c) {
 		w.rows(r, p, c, w.label)
@@ -309,8 +310,8 @@ func (w *walker) label(r *compiledRule, p, c node) {
 	w.kp = labelText(w.kp, p)
 	w.kc = labelText(w.kc, c)
 	var eq bool
-	if m, ok := r.Mapping[string(w.kp)]; ok {
-		eq = m == string(w.kc)
+	if m, ok := r.Mapping[string(w.kc)]; ok {
+		eq = m == string(w.kp)
 	} else if pt == fastjson.TypeNumber && ct == fastjson.TypeNumber {
 		eq = w.numbersEqual(p.v, c.v, Tolerance{})
 	} else {

@@ -155,8 +155,13 @@ type Chaos struct {
 
 // ShadowHeaders edits shadow requests.
 type ShadowHeaders struct {
-	// Remove lists headers never sent to candidates (credentials a candidate must not see).
+	// Remove lists headers never sent to candidates (nor written to records).
 	Remove []string `yaml:"remove"`
+	// Keep lists credential headers that candidates do get. Shadows carry none by default: not
+	// Authorization, Proxy-Authorization, Cookie, X-Api-Key, Api-Key, X-Auth-Token,
+	// X-Access-Token, X-Amz-Security-Token, X-Goog-Api-Key, Ocp-Apim-Subscription-Key,
+	// X-Functions-Key, X-Vault-Token, X-Csrf-Token, X-Xsrf-Token (see the README).
+	Keep []string `yaml:"keep"`
 }
 
 // Compare configures how answers are compared.
@@ -226,8 +231,14 @@ type Record struct {
 
 // Redact keeps secrets out of records.
 type Redact struct {
-	// Headers are written as "[redacted]". Default Authorization, Cookie, Set-Cookie, Proxy-Authorization.
+	// Headers are written as "[redacted]". Default: the credential headers that shadows are
+	// stripped of (see ShadowHeaders.Keep), and Set-Cookie; the credential headers are redacted
+	// whatever this lists.
 	Headers []string `yaml:"headers"`
+	// Query lists query parameters whose values are written as "[redacted]" (case-insensitive).
+	// Left out: the common credential parameters (api_key, access_token, token, sig, password, ...;
+	// see the README); an empty list redacts none.
+	Query []string `yaml:"query"`
 	// Fields are JSON paths in bodies that are redacted.
 	Fields []string `yaml:"fields"`
 	// HashKeyEnv names an environment variable holding a key; when set, values are replaced by

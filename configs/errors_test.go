@@ -68,6 +68,17 @@ func TestParseErrors(t *testing.T) {
 
 		// URLs.
 		{"url scheme", cand + "        url: ftp://127.0.0.1:21\n", []want{{"6:14", `routes[0].candidates[0].url: bad URL "ftp://127.0.0.1:21": the scheme must be http or https`}}},
+		// Upstreams that are the proxy's own listeners: requests would loop.
+		{"primary is the listen address", "listen: 127.0.0.1:8080\nroutes:\n  - name: iris\n    primary: {url: \"http://127.0.0.1:8080\"}\n",
+			[]want{{"4:20", `routes[0].primary.url: http://127.0.0.1:8080 is this proxy's own listen address (127.0.0.1:8080)`}}},
+		{"primary on localhost, listen on all interfaces", "listen: 0.0.0.0:8080\nroutes:\n  - name: iris\n    primary: {url: \"http://localhost:8080\"}\n",
+			[]want{{"4:20", `routes[0].primary.url: http://localhost:8080 is this proxy's own listen address`}}},
+		{"candidate on loopback, listen on all interfaces", "listen: \":8080\"\n" + cand + "        url: http://127.0.0.1:8080\n",
+			[]want{{"7:14", `routes[0].candidates[0].url: http://127.0.0.1:8080 is this proxy's own listen address`}}},
+		{"candidate is the admin address", cand + "        url: http://[::1]:9901\nadmin: \"[::1]:9901\"\n",
+			[]want{{"6:14", `routes[0].candidates[0].url: http://[::1]:9901 is this proxy's own admin address`}}},
+		{"secondary on the default port of http", "listen: 0.0.0.0:80\n" + base + "    secondary: {url: \"http://127.0.0.1\"}\n",
+			[]want{{"5:22", `routes[0].secondary.url: http://127.0.0.1 is this proxy's own listen address`}}},
 		{"url without scheme", "routes:\n  - name: iris\n    primary: {url: \"127.0.0.1:8501\"}\n", []want{{"3:20", `routes[0].primary.url: bad URL "127.0.0.1:8501": want http://host:port`}}},
 		{"url without host", cand + "        url: http:///predict\n", []want{{"6:14", "want http://host:port"}}},
 		{"url port out of range", cand + "        url: http://127.0.0.1:99999\n", []want{{"6:14", "port 99999 is outside 1-65535"}}},

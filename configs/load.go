@@ -32,9 +32,20 @@ type Checks struct {
 	ComparePath func(format, path string) error
 }
 
-// Load is the package's Load, with these checks added to validation.
+// MaxFileBytes is the largest config file Load and Parse take. A config is a few kilobytes; a file
+// of tens of megabytes (a mistake, or an attack on a watched file) would cost seconds and
+// gigabytes to parse, on every reload.
+const MaxFileBytes = 4 << 20
+
+// Load is the package's Load, with these checks added to validation. A file over MaxFileBytes is
+// refused without being read whole.
 func (ch Checks) Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
@@ -43,6 +54,9 @@ func (ch Checks) Load(path string) (*Config, error) {
 
 // Parse is the package's Parse, with these checks added to validation.
 func (ch Checks) Parse(name string, data []byte) (cfg *Config, err error) {
+	if len(data) > MaxFileBytes {
+		return nil, Errors{{File: name, Msg: fmt.Sprintf("the file is larger than %d MiB, the most a config may be; is it the right file?", MaxFileBytes>>20)}}
+	}
 	root, perr := parseYAML(name, data)
 	if perr != nil {
 		return nil, Errors{perr}
@@ -151,7 +165,13 @@ const (
 )
 
 // defaultRedactHeaders are the headers written as "[redacted]" when record.redact.headers is left out.
-var defaultRedactHeaders = []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"}
+// They are the credential headers that shadows are stripped of (tee.CredentialHeaders), and Set-Cookie.
+var defaultRedactHeaders = []string{
+	"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
+	"X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token", "X-Amz-Security-Token",
+	"X-Goog-Api-Key", "Ocp-Apim-Subscription-Key", "X-Functions-Key", "X-Vault-Token",
+	"X-Csrf-Token", "X-Xsrf-Token",
+}
 
 func setDefaults(c *Config) {
 	str(&c.Listen, DefaultListen)

@@ -32,6 +32,7 @@ func validate(c *Config, d *decoder, ch Checks) {
 		v.route(&c.Routes[i], fmt.Sprintf("routes[%d]", i), names)
 	}
 	v.sinks(&c.Sinks)
+	v.loops(c, []listener{{"listen", c.Listen}, {"admin", c.Admin}})
 }
 
 func (v *validator) route(r *Route, f string, names map[string]string) {
@@ -81,11 +82,21 @@ func (v *validator) route(r *Route, f string, names map[string]string) {
 			v.errorf(fmt.Sprintf("%s.shadow_headers.remove[%d]", f, i), "bad header name %q", h)
 		}
 	}
+	for i, h := range r.ShadowHeaders.Keep {
+		if !tokenRE.MatchString(h) {
+			v.errorf(fmt.Sprintf("%s.shadow_headers.keep[%d]", f, i), "bad header name %q", h)
+		}
+	}
 	v.compare(&r.Compare, f+".compare")
 	rec := &r.Record
 	for i, h := range rec.Redact.Headers {
 		if !tokenRE.MatchString(h) {
 			v.errorf(fmt.Sprintf("%s.record.redact.headers[%d]", f, i), "bad header name %q", h)
+		}
+	}
+	for i, q := range rec.Redact.Query {
+		if strings.TrimSpace(q) == "" || strings.ContainsAny(q, "&;= ") {
+			v.errorf(fmt.Sprintf("%s.record.redact.query[%d]", f, i), "bad query parameter name %q", q)
 		}
 	}
 	for i, p := range rec.Redact.Fields {

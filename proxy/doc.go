@@ -9,12 +9,19 @@
 // compare with.
 //
 // Each request gets an X-Request-Id: the client's when it sent a sane one (1 to 128 printable ASCII
-// characters), otherwise a new one. The id goes to the primary, to the mirror (it becomes the record
-// id and the Kafka key) and back to the client.
+// characters), otherwise a new one, taken before any header is edited (a Connection header naming
+// it cannot take it away). The id goes to the primary, to the mirror (it becomes the record id and
+// the Kafka key) and back to the client. A chunked request's trailer fields are dropped: they never
+// become headers, nor the id.
+//
+// Routes match what the primary gets: the path byte for byte as the client wrote it (never
+// normalised on the way) and the host of an absolute-form target, else the Host header. A path with
+// a dot-segment or an encoded slash or backslash, which a primary could resolve outside the route's
+// prefix, is refused with 400, and so is a request without a host (HTTP/1.0 allows one).
 //
 // Errors are answered with a short JSON body, {"error": "...", "request_id": "..."}: 404 when no route
 // matches, 405 when a route matches the path but not the method, 413 for a body over MaxRequestBody,
-// 431 for headers over MaxHeaderBytes, 400 for a malformed request, 502 when the primary cannot be
+// 431 for headers over MaxHeaderBytes, 400 for a malformed or ambiguous request, 502 when the primary cannot be
 // reached or resets the connection, 503 when every connection to it is busy for the whole timeout, and
 // 504 when it does not answer within its timeout.
 //

@@ -123,3 +123,80 @@ func appendClientIP(dst []byte, ctx *fasthttp.RequestCtx) []byte {
 	}
 	return append(dst, ctx.RemoteIP().String()...)
 }
+
+// maxRequestID is the longest request id taken from a client.
+const maxRequestID = 128
+
+// dropTrailers removes the trailer section of a chunked request. fasthttp keeps trailer fields
+// beside the headers, and forwarding the body with a Content-Length (as the proxy does) would send
+// them as headers: a trailer could then set X-Request-Id, or any header the primary trusts. Header
+// fields that share a name with a trailer stay. Requests without trailers cost one length check.
+func dropTrailers(h *fasthttp.RequestHeader) {
+	keys := h.PeekTrailerKeys()
+	if len(keys) == 0 {
+		return
+	}
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = string(k)
+	}
+	// All visits the header section only: these are the values that arrived before the body.
+	var keep [][2]string
+	for k, v := range h.All() {
+		for _, n := range names {
+			if bytes.EqualFold(k, []byte(n)) {
+				keep = append(keep, [2]string{string(k), string(v)})
+			}
+		}
+	}
+	for _, n := range names {
+		h.Del(n)
+	}
+	h.Del(fasthttp.HeaderTrailer) // with no trailer values left, nothing moves to the headers
+	for _, kv := range keep {
+		h.Add(kv[0], kv[1])
+	}
+}
+
+// ambiguousPath reports a request path that a primary may read differently from the proxy: one
+// with a dot-segment ("/../", "/./", also percent-encoded as %2e), an encoded slash or backslash
+// (%2f, %5c) or a backslash. Routing matches the path as it is forwarded, byte for byte, so such a
+// path could match one route's prefix and reach another path of the primary; it is refused.
+func ambiguousPath(p []byte) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			return true
+		case '%':
+			if i+2 < len(p) {
+				switch c, d := p[i+1], p[i+2]|0x20; {
+				case c == '2' && d == 'f', c == '5' && d == 'c':
+					return true
+				}
+			}
+		}
+	}
+	for seg := range bytes.SplitSeq(p, []byte("/")) {
+		if dotSegment(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+// dotSegment reports "." or "..", each dot possibly written %2e or %2E.
+func dotSegment(seg []byte) bool {
+	dots := 0
+	for len(seg) > 0 {
+		switch {
+		case seg[0] == '.':
+			seg = seg[1:]
+		case len(seg) >= 3 && seg[0] == '%' && seg[1] == '2' && seg[2]|0x20 == 'e':
+			seg = seg[3:]
+		default:
+			return false
+		}
+		dots++
+	}
+	return dots == 1 || dots == 2
+}

@@ -490,8 +490,8 @@ func TestRoutingAllocs(t *testing.T) {
 	req.Header.SetMethod("POST")
 	req.SetRequestURI("/v1/models/iris:predict")
 	req.Header.Set("X-T", "1")
-	tbl, path := s.table.Load(), []byte("/v1/models/iris:predict")
-	if n := testing.AllocsPerRun(1000, func() { tbl.match(&req, path) }); n != 0 {
+	tbl, path, host := s.table.Load(), []byte("/v1/models/iris:predict"), []byte("models.example")
+	if n := testing.AllocsPerRun(1000, func() { tbl.match(&req, path, host) }); n != 0 {
 		t.Errorf("routing allocates %v times, want 0", n)
 	}
 }

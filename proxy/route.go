@@ -14,11 +14,14 @@ import (
 type Route struct {
 	// Name is the route label of metrics and the Exchange's Route.
 	Name string
-	// PathPrefix must start the request path. The default "" matches every path.
+	// PathPrefix must start the request path as the client wrote it and the primary gets it, byte
+	// for byte (not percent-decoded, not normalised). The default "" matches every path.
 	PathPrefix string
 	// Methods lists the methods the route takes. The default (empty) takes every method.
 	Methods []string
-	// Host must equal the request's host, port ignored, case-insensitively. The default "" matches any.
+	// Host must equal the request's host, port ignored, case-insensitively: the host of an
+	// absolute-form target (http://host/path) when the client sent one, else the Host header; it
+	// is the host the primary gets. The default "" matches any.
 	Host string
 	// Headers must each be present with exactly this value.
 	Headers map[string]string
@@ -115,11 +118,11 @@ func (s *Server) compile(rs []Route) (*table, error) {
 }
 
 // match returns the first route for the request, or nil and whether some route matched everything but
-// the method.
-func (t *table) match(req *fasthttp.Request, path []byte) (*route, bool) {
+// the method. path and host are those the primary gets: the raw path and the URI's host.
+func (t *table) match(req *fasthttp.Request, path, host []byte) (*route, bool) {
 	methodOnly := false
 	for _, r := range t.routes {
-		if !bytes.HasPrefix(path, r.prefix) || !r.matchHost(req.Header.Host()) || !r.matchHeaders(&req.Header) {
+		if !bytes.HasPrefix(path, r.prefix) || !r.matchHost(host) || !r.matchHeaders(&req.Header) {
 			continue
 		}
 		if !r.methods.Has(req.Header.Method()) {

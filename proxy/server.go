@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,7 +91,7 @@ func New(o Options) (*Server, error) {
 		log:      o.Logger,
 		ids:      newIDSource(),
 		none:     o.Metrics.codes(noRoute),
-		scratch:  sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }},
+		scratch:  sync.Pool{New: func() any { return &scratch{buf: make([]byte, 0, 256)} }},
 		exchange: sync.Pool{New: func() any { return new(Exchange) }},
 		gone:     make(chan struct{}),
 		retiring: make(map[*retiredTable]struct{}),
@@ -230,29 +234,54 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
+// scratch is the per-request memory of handle, pooled.
+type scratch struct {
+	buf []byte
+	// id holds the request id: a copy, since a header edit (a hop-by-hop removal that Connection
+	// names, a header set after a delete) reuses the memory a Peek'ed value points into.
+	id [maxRequestID]byte
+}
+
 // handle proxies one request.
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	req, resp := &ctx.Request, &ctx.Response
-	bufp := s.scratch.Get().(*[]byte)
-	defer s.scratch.Put(bufp)
-	buf := (*bufp)[:0]
+	sc := s.scratch.Get().(*scratch)
+	defer s.scratch.Put(sc)
+	buf := sc.buf[:0]
 
-	id := req.Header.Peek(HeaderRequestID)
-	if !validRequestID(id) {
-		buf = s.ids.appendNext(buf)
-		req.Header.SetBytesV(HeaderRequestID, buf)
-		id = req.Header.Peek(HeaderRequestID)
+	// Trailer fields are never headers: not to the primary, not as the request id.
+	dropTrailers(&req.Header)
+	var id []byte
+	if v := req.Header.Peek(HeaderRequestID); validRequestID(v) {
+		id = append(sc.id[:0], v...)
+	} else {
+		id = s.ids.appendNext(sc.id[:0])
 	}
 
-	r, methodOnly := s.table.Load().match(req, ctx.Path())
+	// The route is chosen on what is forwarded: the path as the client wrote it (fasthttp's
+	// normalised Path would resolve "..%2f" that the primary gets raw) and the host the
+	// primary gets (an absolute-form target's, which RFC 9112 puts before the Host header).
+	host := req.URI().Host()
+	if len(host) == 0 {
+		// HTTP/1.0 allows a request without Host; there is no host to forward it to.
+		s.reject(ctx, fasthttp.StatusBadRequest, "missing Host header", id)
+		return
+	}
+	path := req.URI().PathOriginal()
+	if len(path) == 0 {
+		path = slash
+	}
+	if ambiguousPath(path) {
+		s.reject(ctx, fasthttp.StatusBadRequest, "ambiguous path: dot-segments, encoded slashes and backslashes are refused", id)
+		return
+	}
+	r, methodOnly := s.table.Load().match(req, path, host)
 	if r == nil {
-		status, msg := fasthttp.StatusNotFound, "no route for path "+string(ctx.Path())
+		status, msg := fasthttp.StatusNotFound, "no route for path "+string(path)
 		if methodOnly {
-			status, msg = fasthttp.StatusMethodNotAllowed, "method "+string(req.Header.Method())+" not allowed on path "+string(ctx.Path())
+			status, msg = fasthttp.StatusMethodNotAllowed, "method "+string(req.Header.Method())+" not allowed on path "+string(path)
 		}
-		writeError(ctx, status, msg, id)
-		s.none.inc(status)
-		s.finish(ctx)
+		s.reject(ctx, status, msg, id)
 		return
 	}
 
@@ -264,6 +293,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 	buf = appendClientIP(buf, ctx)
 	req.Header.SetBytesV("X-Forwarded-For", buf)
+	sc.buf = buf
 	if len(req.Header.Peek("X-Forwarded-Proto")) == 0 {
 		if ctx.IsTLS() {
 			req.Header.Set("X-Forwarded-Proto", "https")
@@ -272,8 +302,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	if len(req.Header.Peek("X-Forwarded-Host")) == 0 {
-		req.Header.SetBytesV("X-Forwarded-Host", req.Header.Host())
+		req.Header.SetBytesV("X-Forwarded-Host", req.URI().Host())
 	}
+	// Set after every other edit of the request's headers, from the copy.
+	req.Header.SetBytesV(HeaderRequestID, id)
 
 	req.URI().SetSchemeBytes(r.scheme)
 	start := time.Now()
@@ -290,14 +322,14 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		status := statusError(err)
 		writeError(ctx, status, primaryErrorMessage(status), id)
 		r.codes.inc(status)
-		s.log.Debug("primary failed", zap.String("route", r.name), zap.Int("status", status), zap.Error(err))
+		s.log.Debug("primary failed", zap.String("route", r.name), zap.Int("status", status), zap.String("error", LogSafe(err)))
 		s.finish(ctx)
 		if clientClose {
 			ctx.SetConnectionClose()
 		}
 		return
 	}
-	*bufp = removeHop(&resp.Header, responseHops(&resp.Header), buf)
+	sc.buf = removeHop(&resp.Header, responseHops(&resp.Header), buf)
 	resp.Header.SetBytesV(HeaderRequestID, id)
 	r.codes.inc(resp.StatusCode())
 
@@ -326,6 +358,15 @@ func (t *table) closeIdle() {
 	}
 }
 
+// reject answers a request the proxy does not forward, counted under no route.
+func (s *Server) reject(ctx *fasthttp.RequestCtx, status int, msg string, id []byte) {
+	writeError(ctx, status, msg, id)
+	s.none.inc(status)
+	s.finish(ctx)
+}
+
+var slash = []byte("/")
+
 // finish asks keep-alive clients to move away while the server drains.
 func (s *Server) finish(ctx *fasthttp.RequestCtx) {
 	if s.draining.Load() {
@@ -351,14 +392,42 @@ func (s *Server) requestError(ctx *fasthttp.RequestCtx, err error) {
 	s.none.inc(status)
 }
 
+// LogSafe returns err's text for a log line: fasthttp quotes the bytes it could not parse into its
+// errors (a request's headers, an answer's first line), and every quoted string but a network
+// address is replaced by its length, so that no credential reaches a log.
+func LogSafe(err error) string { return scrubQuoted(err.Error()) }
+
 // zapPrintf adapts zap to fasthttp's Printf logger, at debug level: fasthttp logs per-connection
-// errors that would otherwise flood the log under attack.
+// errors that would otherwise flood the log under attack. The detail goes through scrubQuoted:
+// fasthttp quotes the bytes of a request it rejects, credentials included.
 type zapPrintf struct{ l *zap.Logger }
 
 func (z zapPrintf) Printf(format string, args ...any) {
 	if ce := z.l.Check(zap.DebugLevel, "fasthttp"); ce != nil {
-		ce.Write(zap.String("detail", fmt.Sprintf(format, args...)))
+		ce.Write(zap.String("detail", scrubQuoted(fmt.Sprintf(format, args...))))
 	}
+}
+
+// quotedRE matches a Go-quoted string (%q), as fasthttp writes request bytes into its errors: the
+// request line, a header key or value, up to 400 bytes of a header block it could not parse.
+var quotedRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// scrubQuoted replaces every quoted string of a log detail with its length, except a network
+// address (fasthttp names the connection's ends that way), so that no request bytes, and so no
+// Authorization or Cookie value, reach the log at any level.
+func scrubQuoted(s string) string {
+	if strings.IndexByte(s, '"') < 0 {
+		return s
+	}
+	return quotedRE.ReplaceAllStringFunc(s, func(q string) string {
+		if u, err := strconv.Unquote(q); err == nil {
+			if _, err := netip.ParseAddrPort(u); err == nil {
+				return q
+			}
+			return fmt.Sprintf("[%d bytes not logged]", len(u))
+		}
+		return "[not logged]"
+	})
 }
 
 func orDuration(d, def time.Duration) time.Duration {

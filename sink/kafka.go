@@ -47,6 +47,7 @@ type Kafka struct {
 
 	failing sync.Mutex // guards down
 	down    bool
+	noTopic atomic.Bool // set once the missing topic has been logged
 
 	wake      chan struct{}      // cap 1: the spool has records
 	drain     chan struct{}      // closed by Close: replay what is left, then stop
@@ -137,7 +138,7 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 			Async:                  async,
 			Compression:            codec,
 			Transport:              k.transport,
-			AllowAutoTopicCreation: opts.CreateTopic,
+			AllowAutoTopicCreation: true, // the broker decides (auto.create.topics.enable), as with Kafka's own producers
 		}
 		if async {
 			w.Completion = k.completion
@@ -404,6 +405,11 @@ func (k *Kafka) completion(msgs []kafka.Message, err error) {
 // kafkaError counts a failed write of n records (retried) and its kind.
 func (k *Kafka) kafkaError(err error, n int) {
 	k.metrics.KafkaErrors.WithLabelValues(errorKind(err)).Inc()
+	if errors.Is(firstError(err), kafka.UnknownTopicOrPartition) && k.noTopic.CompareAndSwap(false, true) {
+		k.log.Error("kafka sink: the topic does not exist and the broker does not create topics on demand "+
+			"(auto.create.topics.enable=false); records wait in the spool until it exists: create it, or set create_topic: true",
+			zap.String("topic", k.opts.Topic), zap.Strings("brokers", k.opts.Brokers))
+	}
 	if k.spool != nil {
 		k.metrics.add(k.name, OutcomeRetried, n)
 	}
@@ -425,17 +431,22 @@ func (k *Kafka) setDown(down bool, err error) {
 	}
 }
 
-// errorKind maps a kafka-go error to the kind label of kafka_errors_total.
-func errorKind(err error) string {
+// firstError returns the first failure of a batch's per-message errors, or err itself.
+func firstError(err error) error {
 	var we kafka.WriteErrors
 	if errors.As(err, &we) {
 		for _, e := range we {
 			if e != nil {
-				err = e
-				break
+				return e
 			}
 		}
 	}
+	return err
+}
+
+// errorKind maps a kafka-go error to the kind label of kafka_errors_total.
+func errorKind(err error) string {
+	err = firstError(err)
 	var ne net.Error
 	var ke kafka.Error
 	var tooLarge kafka.MessageTooLargeError

@@ -34,7 +34,9 @@ type KafkaOptions struct {
 	// ClientID identifies the client to the brokers. The default is "shadowproxy".
 	ClientID string
 	// CreateTopic creates the topic at start (one partition per broker default, broker's
-	// replication) if it is missing, and lets produce requests auto-create it. Off by default.
+	// replication) if it is missing. Off by default. Either way, writes let the broker create a
+	// missing topic when it allows automatic creation (auto.create.topics.enable), as Kafka's own
+	// producers do; a topic that stays missing is logged once, and records wait in the spool.
 	CreateTopic bool
 	// TLS, when set, is used for every broker connection. The default is plaintext.
 	TLS *tls.Config

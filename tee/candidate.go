@@ -33,7 +33,7 @@ type shared struct {
 	cmp     *compare.Comparator
 	record  RecordOptions
 	redact  *redactor
-	remove  []string
+	strip   stripper
 	sink    sink.Sink
 	metrics *Metrics
 	stats   *Stats
@@ -61,7 +61,9 @@ type candidate struct {
 	queue   chan *job
 	stop    chan struct{}
 	abandon atomic.Bool
-	wg      sync.WaitGroup
+	// authHinted is set once a 401 or 403 to a shadow without credentials has been logged.
+	authHinted atomic.Bool
+	wg         sync.WaitGroup
 
 	outcomes     [numOutcomes]prometheus.Counter
 	dropQueue    prometheus.Counter
@@ -232,9 +234,7 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	}
 	req := &j.req
 	req.Header.Set(proxy.ShadowHeader, "1")
-	for _, h := range c.remove {
-		req.Header.Del(h)
-	}
+	stripped := c.strip.strip(j)
 	// Ask for an identity answer: compare reads bodies as they are.
 	req.Header.Del(fasthttp.HeaderAcceptEncoding)
 	req.UseHostHeader = false
@@ -268,6 +268,9 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 		// Cut off as it streamed in (or as it expanded): an error of the candidate, not compared.
 		err = fmt.Errorf("answer over %d bytes, cut off and not compared: %w", c.maxAnswer, err)
 	}
+	if err == nil {
+		c.authRefused(resp.StatusCode(), stripped)
+	}
 	outcome := outcomeOK
 	switch {
 	case err != nil && proxy.ClassifyError(err) == proxy.FailureTimeout:
@@ -279,7 +282,7 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 
 	if err != nil {
 		if c.role == roleCandidate {
-			c.log.Debug("shadow failed", zap.String("route", c.route), zap.String("candidate", c.name), zap.Error(err))
+			c.log.Debug("shadow failed", zap.String("route", c.route), zap.String("candidate", c.name), zap.String("error", proxy.LogSafe(err)))
 			c.maybeRecord(j, nil, err, compare.Result{Outcome: compare.CandidateError}, lat, injected)
 		}
 		return
@@ -331,8 +334,11 @@ func (c *candidate) compare(primary, cand compare.Response) (res compare.Result)
 
 // job is one exchange copied for one candidate. Jobs are pooled; nothing in a job is handed to a sink.
 type job struct {
-	req      fasthttp.Request
-	id       []byte // the exchange's RequestID
+	req fasthttp.Request
+	id  []byte // the exchange's RequestID
+	// stripped are the credential headers removed from req, name and value, for the record.
+	stripped []strippedHeader
+	nstrip   int
 	status   int
 	ctype    []byte
 	encoding []byte
@@ -364,6 +370,7 @@ func (j *job) fill(ex *proxy.Exchange) {
 	req, resp := ex.Request, ex.Response
 	req.CopyTo(&j.req)
 	j.id = append(j.id[:0], ex.RequestID...)
+	j.nstrip = 0
 	j.status = resp.StatusCode()
 	j.ctype = append(j.ctype[:0], resp.Header.ContentType()...)
 	j.encoding = append(j.encoding[:0], resp.Header.ContentEncoding()...)
@@ -372,6 +379,19 @@ func (j *job) fill(ex *proxy.Exchange) {
 	j.decodeOK = 0
 	j.latency = ex.Latency
 	j.start = ex.Start
+}
+
+// strippedHeader is a header removed from a shadow request; its slices are reused across jobs.
+type strippedHeader struct{ name, value []byte }
+
+func (j *job) saveStripped(name string, value []byte) {
+	if j.nstrip == len(j.stripped) {
+		j.stripped = append(j.stripped, strippedHeader{})
+	}
+	s := &j.stripped[j.nstrip]
+	s.name = append(s.name[:0], name...)
+	s.value = append(s.value[:0], value...)
+	j.nstrip++
 }
 
 // primary returns the primary's answer, decoded when the primary compressed it (once per job: the

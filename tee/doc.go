@@ -9,6 +9,10 @@
 // updates the statistics shown on /status and writes records for disagreements, candidate errors and a
 // sample of agreements, each with weight 1/share.
 //
+// Shadow requests carry no credentials (CredentialHeaders: Authorization, Cookie, API keys and
+// tokens) unless Options.KeepHeaders names them; records redact them, and the credential query
+// parameters (DefaultRedactQuery), by default.
+//
 // Every shadow ends in exactly one outcome of shadowproxy_shadow_requests_total: ok, error, timeout,
 // dropped or sampled_out. Drops also carry a reason in shadowproxy_shadow_drops_total (queue_full,
 // body_too_large, shutdown).

@@ -59,9 +59,13 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 		Chaos:     injected,
 	}
 	rec.Request.Method = string(req.Header.Method())
-	rec.Request.Path = string(req.URI().Path())
-	rec.Request.Query = string(req.URI().QueryString())
-	rec.Request.Headers = c.recordHeaders(req)
+	// The path as forwarded to the primary and the candidate, byte for byte (not normalised).
+	rec.Request.Path = string(req.URI().PathOriginal())
+	if rec.Request.Path == "" {
+		rec.Request.Path = "/"
+	}
+	rec.Request.Query = c.redact.redactQuery(req.URI().QueryString())
+	rec.Request.Headers = c.recordHeaders(j)
 	body, truncated := sink.Cap(c.redact.body(req.Body()), max)
 	rec.Request.Body, rec.Request.Truncated = sink.RequestBody(body), truncated
 
@@ -100,9 +104,18 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 }
 
 // recordHeaders copies the request headers, redacting the configured ones and leaving out the
-// shadow marker.
-func (c *candidate) recordHeaders(req *fasthttp.Request) map[string]string {
-	h := make(map[string]string, req.Header.Len())
+// shadow marker; the credential headers stripped from the shadow are put back, always redacted.
+func (c *candidate) recordHeaders(j *job) map[string]string {
+	req := &j.req
+	h := make(map[string]string, req.Header.Len()+j.nstrip)
+	for _, s := range j.stripped[:j.nstrip] {
+		name := string(s.name)
+		val := c.redact.value(s.value)
+		if prev, ok := h[name]; ok {
+			val = prev + ", " + val
+		}
+		h[name] = val
+	}
 	for k, v := range req.Header.All() {
 		name := string(k)
 		if strings.EqualFold(name, proxy.ShadowHeader) {

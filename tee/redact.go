@@ -18,6 +18,7 @@ const redacted = "[redacted]"
 // redactor keeps configured headers and JSON fields out of records.
 type redactor struct {
 	headers map[string]bool // lower-case names
+	query   map[string]bool // lower-case query parameter names
 	fields  []fieldPath
 	key     []byte
 }
@@ -38,8 +39,18 @@ const anyIndex = -2
 
 func newRedactor(o RecordOptions) (*redactor, error) {
 	r := &redactor{headers: make(map[string]bool), key: o.HashKey}
-	for _, h := range o.RedactHeaders {
+	// The credential headers are always redacted: a kept one (Options.KeepHeaders) reaches the
+	// candidate, never a record.
+	for _, h := range append(CredentialHeaders[:len(CredentialHeaders):len(CredentialHeaders)], o.RedactHeaders...) {
 		r.headers[strings.ToLower(h)] = true
+	}
+	query := o.RedactQuery
+	if query == nil {
+		query = DefaultRedactQuery
+	}
+	r.query = make(map[string]bool, len(query))
+	for _, q := range query {
+		r.query[strings.ToLower(q)] = true
 	}
 	for _, f := range o.RedactFields {
 		p, err := parseFieldPath(f)

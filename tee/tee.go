@@ -43,8 +43,14 @@ type Options struct {
 	MaxBody int
 	// Record chooses what is written to Sink.
 	Record RecordOptions
-	// RemoveHeaders are deleted from shadow requests (credentials a candidate must not see).
+	// RemoveHeaders are deleted from shadow requests (headers a candidate must not see), and left
+	// out of records.
 	RemoveHeaders []string
+	// KeepHeaders are the CredentialHeaders that shadow requests keep. The default (empty) strips
+	// every credential header from shadows; records still show them, redacted as RedactHeaders
+	// says or, when it does not name them, as "[redacted]". A candidate that answers 401 or 403 to
+	// a shadow stripped of credentials is logged once, with the headers stripped.
+	KeepHeaders []string
 	// Sink receives records. Nil writes no records.
 	Sink sink.Sink
 	// Metrics are shared by every Tee of the process. The default registers on a private registry.
@@ -108,8 +114,12 @@ type RecordOptions struct {
 	Disagreements float64
 	// Agreements is the share of agreements recorded, 0 to 1.
 	Agreements float64
-	// RedactHeaders are written as "[redacted]" (or a keyed hash, see HashKey).
+	// RedactHeaders are written as "[redacted]" (or a keyed hash, see HashKey), besides the
+	// CredentialHeaders, which always are.
 	RedactHeaders []string
+	// RedactQuery are query parameters (case-insensitive) whose values records redact, as
+	// "name=[redacted]". Nil means DefaultRedactQuery; an empty, non-nil list redacts none.
+	RedactQuery []string
 	// RedactFields are JSON paths (dotted, [*] for any index) redacted in every body and diff.
 	RedactFields []string
 	// HashKey, when set, replaces redacted values with "hmac-sha256:" and the hex HMAC of the value,
@@ -168,7 +178,7 @@ func New(opts Options) (*Tee, error) {
 		maxBody: t.maxBody,
 		record:  opts.Record,
 		redact:  red,
-		remove:  opts.RemoveHeaders,
+		strip:   newStripper(opts.RemoveHeaders, opts.KeepHeaders),
 		sink:    opts.Sink,
 		metrics: opts.Metrics,
 		stats:   opts.Stats,

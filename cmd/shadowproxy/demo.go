@@ -72,7 +72,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, `shadowproxy demo
   primary model    %s   (iris classifier v1)
-  candidate model  %s   (v2: disagrees on %.1f%% of inputs, %s slower)
+  candidate model  %s   (v2: disagrees on %.1f%% of the requests, %s slower)
   proxy            http://%s/v1/models/iris:predict
   metrics          http://%s/metrics
   status           http://%s/status
@@ -92,7 +92,7 @@ Ctrl-C stops.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		drive(ctx, "http://"+proxyAddr+"/v1/models/iris:predict", *rate, &sent, &failed)
+		drive(ctx, "http://"+proxyAddr+"/v1/models/iris:predict", *rate, *disagree, &sent, &failed)
 	}()
 
 	begin := time.Now()
@@ -160,8 +160,8 @@ func summaryLine(elapsed time.Duration, sent, failed int64, routes []tee.RouteSt
 	return line
 }
 
-// drive sends iris requests at rate per second until ctx ends.
-func drive(ctx context.Context, url string, rate int, sent, failed *atomic.Int64) {
+// drive sends iris requests at rate per second until ctx ends; the candidate disagrees on share of them.
+func drive(ctx context.Context, url string, rate int, share float64, sent, failed *atomic.Int64) {
 	client := &fasthttp.Client{MaxConnsPerHost: 64, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
 	defer client.CloseIdleConnections()
 	tokens := make(chan int64, rate)
@@ -178,7 +178,7 @@ func drive(ctx context.Context, url string, rate int, sent, failed *atomic.Int64
 				req.SetRequestURI(url)
 				req.Header.SetMethod(fasthttp.MethodPost)
 				req.Header.SetContentType("application/json")
-				req.SetBody(irisInput(i))
+				req.SetBody(irisInput(i, share))
 				if err := client.Do(req, resp); err != nil || resp.StatusCode() != fasthttp.StatusOK {
 					failed.Add(1)
 				}
@@ -209,13 +209,51 @@ func drive(ctx context.Context, url string, rate int, sent, failed *atomic.Int64
 	wg.Wait()
 }
 
-// irisInput is a deterministic iris-like feature vector for request i.
-func irisInput(i int64) []byte {
-	f := func(k int64, lo, hi float64) float64 {
-		x := math.Mod(float64(i*2654435761+k*40503)/997.0, 1)
-		return math.Round((lo+x*(hi-lo))*10) / 10
+// irisInput is a deterministic iris-like feature vector for request i, chosen so that the candidate
+// model (which flips the answers to a share of its inputs, see flips) disagrees on exactly
+// floor(n*share) of the first n requests, spread evenly: the share the demo states is the share its
+// traffic has, and the interval it measures covers it. (Inputs once cycled through 124 distinct
+// vectors, of which the hash flipped 3.8%, not the 5% the demo stated.)
+func irisInput(i int64, share float64) []byte {
+	want := math.Floor(float64(i+1)*share) > math.Floor(float64(i)*share)
+	x := irisFeatures(i, 0)
+	// A flip is wanted once in 1/share requests and takes about 1/share tries; the bound only
+	// matters for shares below one in a million.
+	for j := uint64(1); flips(x, share) != want && j < 1<<20; j++ {
+		x = irisFeatures(i, j)
 	}
-	return fmt.Appendf(nil, `{"instances":[[%.1f,%.1f,%.1f,%.1f]]}`, f(1, 4.3, 7.9), f(2, 2.0, 4.4), f(3, 1.0, 6.9), f(4, 0.1, 2.5))
+	return fmt.Appendf(nil, `{"instances":[[%.1f,%.1f,%.1f,%.1f]]}`, x[0], x[1], x[2], x[3])
+}
+
+// irisFeatures is the try-th iris-like feature vector for request i: sepal and petal lengths and
+// widths in the iris data set's ranges, to one decimal.
+func irisFeatures(i int64, try uint64) [4]float64 {
+	h := splitmix64(uint64(i)*0x9e3779b97f4a7c15 ^ try*0xd1b54a32d192ed03)
+	ranges := [4][2]float64{{4.3, 7.9}, {2.0, 4.4}, {1.0, 6.9}, {0.1, 2.5}}
+	var x [4]float64
+	for k, r := range ranges {
+		u := float64(h>>(16*k)&0xffff) / 0xffff
+		x[k] = math.Round((r[0]+u*(r[1]-r[0]))*10) / 10
+	}
+	return x
+}
+
+func splitmix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
+}
+
+// flips reports whether the candidate model changes its answer to the features x: a hash of the
+// features below share, so that the model is a function of its input alone.
+func flips(x [4]float64, share float64) bool {
+	if share <= 0 {
+		return false
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%.1f,%.1f,%.1f,%.1f", x[0], x[1], x[2], x[3])
+	return float64(h.Sum64()%1_000_000) < share*1_000_000
 }
 
 // irisModel is a toy classifier with a TensorFlow Serving-like answer.
@@ -260,9 +298,7 @@ func (m irisModel) handle(ctx *fasthttp.RequestCtx) {
 		case x[2] >= 2.5:
 			class = 1
 		}
-		h := fnv.New64a()
-		_ = json.NewEncoder(h).Encode(x)
-		if m.disagree > 0 && float64(h.Sum64()%10000) < m.disagree*10000 {
+		if flips([4]float64(x), m.disagree) {
 			class = (class + 1) % 3
 		}
 		scores := []float64{0.05, 0.05, 0.05}

@@ -124,6 +124,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		Comparator:    cmp,
 		MaxBody:       int(rec.MaxBody),
 		RemoveHeaders: rc.ShadowHeaders.Remove,
+		KeepHeaders:   rc.ShadowHeaders.Keep,
 		Sink:          s,
 		Metrics:       m,
 		Logger:        log,
@@ -136,6 +137,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 			Disagreements: rec.Disagreements.Fraction(),
 			Agreements:    rec.Agreements.Fraction(),
 			RedactHeaders: rec.Redact.Headers,
+			RedactQuery:   rec.Redact.Query,
 			RedactFields:  rec.Redact.Fields,
 		},
 	}
