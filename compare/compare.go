@@ -325,6 +325,9 @@ func compileRule(r Rule) (compiledRule, error) {
 // Format returns the configured format ("auto" when detection is on).
 func (c *Comparator) Format() string { return c.format }
 
+// MaxDiffs returns the cap on Result.Diffs: Options.MaxDiffs, or its default.
+func (c *Comparator) MaxDiffs() int { return c.maxDiffs }
+
 func ok2xx(status int) bool { return status >= 200 && status <= 299 }
 
 // Compare compares a candidate's answer with the primary's. It never panics on any input and does

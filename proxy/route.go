@@ -53,6 +53,21 @@ type Upstream struct {
 	Stream bool
 }
 
+func (u *Upstream) timeout() time.Duration { return orDuration(u.Timeout, 2*time.Second) }
+func (u *Upstream) maxConns() int          { return orInt(u.MaxConns, 1024) }
+func (u *Upstream) maxResponseBody() int   { return orInt(u.MaxResponseBody, 64<<20) }
+func (u *Upstream) idleTimeout() time.Duration {
+	return orDuration(u.IdleTimeout, DefaultIdleTimeout)
+}
+
+// WithDefaults returns u with the default of each zero limit and timeout filled in: the values the
+// proxy uses for it.
+func (u Upstream) WithDefaults() Upstream {
+	u.Timeout, u.MaxConns, u.MaxResponseBody = u.timeout(), u.maxConns(), u.maxResponseBody()
+	u.IdleTimeout = u.idleTimeout()
+	return u
+}
+
 // route is a Route compiled for the hot path.
 type route struct {
 	name    string
@@ -95,7 +110,7 @@ func (s *Server) compile(rs []Route) (*table, error) {
 			host:    []byte(r.Host),
 			client:  c,
 			scheme:  []byte("http"),
-			timeout: r.Primary.Timeout,
+			timeout: r.Primary.timeout(),
 			stream:  r.Primary.Stream,
 			mirror:  r.Mirror,
 
@@ -105,9 +120,6 @@ func (s *Server) compile(rs []Route) (*table, error) {
 		}
 		if c.IsTLS {
 			cr.scheme = []byte("https")
-		}
-		if cr.timeout <= 0 {
-			cr.timeout = 2 * time.Second
 		}
 		for k, v := range r.Headers {
 			cr.headers = append(cr.headers, [2][]byte{[]byte(k), []byte(v)})

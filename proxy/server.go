@@ -41,6 +41,21 @@ type Options struct {
 	Logger *zap.Logger
 }
 
+func (o *Options) maxRequestBody() int { return orInt(o.MaxRequestBody, 16<<20) }
+func (o *Options) maxHeaderBytes() int { return orInt(o.MaxHeaderBytes, 16<<10) }
+
+func (o *Options) readTimeout() time.Duration  { return orDuration(o.ReadTimeout, 30*time.Second) }
+func (o *Options) writeTimeout() time.Duration { return orDuration(o.WriteTimeout, 30*time.Second) }
+func (o *Options) idleTimeout() time.Duration  { return orDuration(o.IdleTimeout, 90*time.Second) }
+
+// WithDefaults returns o with the default of each zero limit and timeout filled in: the values a
+// Server built from o uses.
+func (o Options) WithDefaults() Options {
+	o.MaxRequestBody, o.MaxHeaderBytes = o.maxRequestBody(), o.maxHeaderBytes()
+	o.ReadTimeout, o.WriteTimeout, o.IdleTimeout = o.readTimeout(), o.writeTimeout(), o.idleTimeout()
+	return o
+}
+
 // Server is the client-facing proxy.
 type Server struct {
 	srv      *fasthttp.Server
@@ -107,11 +122,11 @@ func New(o Options) (*Server, error) {
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
-		ReadTimeout:           orDuration(o.ReadTimeout, 30*time.Second),
-		WriteTimeout:          orDuration(o.WriteTimeout, 30*time.Second),
-		IdleTimeout:           orDuration(o.IdleTimeout, 90*time.Second),
-		MaxRequestBodySize:    orInt(o.MaxRequestBody, 16<<20),
-		ReadBufferSize:        orInt(o.MaxHeaderBytes, 16<<10),
+		ReadTimeout:           o.readTimeout(),
+		WriteTimeout:          o.writeTimeout(),
+		IdleTimeout:           o.idleTimeout(),
+		MaxRequestBodySize:    o.maxRequestBody(),
+		ReadBufferSize:        o.maxHeaderBytes(),
 		Concurrency:           o.Concurrency,
 		ConnState:             s.connState,
 		Logger:                zapPrintf{o.Logger},

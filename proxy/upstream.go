@@ -75,16 +75,16 @@ func NewHostClient(u Upstream) (*fasthttp.HostClient, string, error) {
 		}
 		addr = net.JoinHostPort(p.Hostname(), port)
 	}
-	timeout := orDuration(u.Timeout, 2*time.Second)
+	timeout := u.timeout()
 	c := &fasthttp.HostClient{
 		Addr:                      addr,
 		IsTLS:                     isTLS,
-		MaxConns:                  orInt(u.MaxConns, 1024),
+		MaxConns:                  u.maxConns(),
 		MaxConnWaitTimeout:        timeout,
-		MaxIdleConnDuration:       orDuration(u.IdleTimeout, DefaultIdleTimeout),
+		MaxIdleConnDuration:       u.idleTimeout(),
 		ReadTimeout:               timeout,
 		WriteTimeout:              timeout,
-		MaxResponseBodySize:       orInt(u.MaxResponseBody, 64<<20),
+		MaxResponseBodySize:       u.maxResponseBody(),
 		NoDefaultUserAgentHeader:  true,
 		DisablePathNormalizing:    true,
 		RetryIfErr:                retryUpstream,

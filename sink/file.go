@@ -32,6 +32,20 @@ type FileOptions struct {
 	Logger *zap.Logger
 }
 
+func (o *FileOptions) name() string {
+	if o.Name != "" {
+		return o.Name
+	}
+	return "file"
+}
+
+// WithDefaults returns o with the default of each zero setting filled in: the values a File built
+// from o uses.
+func (o FileOptions) WithDefaults() FileOptions {
+	o.MaxBytes, o.Keep, o.Buffer, o.Name = o.maxBytes(), o.keep(), o.buffer(), o.name()
+	return o
+}
+
 func (o *FileOptions) maxBytes() int64 {
 	if o.MaxBytes != 0 {
 		return o.MaxBytes
@@ -84,14 +98,11 @@ func NewFile(opts FileOptions) (*File, error) {
 	}
 	s := &File{
 		opts:    opts,
-		name:    opts.Name,
+		name:    opts.name(),
 		metrics: opts.Metrics,
 		log:     opts.Logger,
 		ch:      make(chan *Record, opts.buffer()),
 		done:    make(chan struct{}),
-	}
-	if s.name == "" {
-		s.name = "file"
 	}
 	if s.metrics == nil {
 		s.metrics = NewMetrics(nil)

@@ -75,11 +75,11 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	if opts.Topic == "" {
 		return nil, errors.New("kafka sink: topic is empty")
 	}
-	acks, err := requiredAcks(opts.Acks)
+	acks, err := requiredAcks(opts.acks())
 	if err != nil {
 		return nil, err
 	}
-	codec, err := compression(opts.Compression)
+	codec, err := compression(opts.compression())
 	if err != nil {
 		return nil, err
 	}
@@ -89,7 +89,7 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 	}
 	k := &Kafka{
 		opts:      opts,
-		name:      opts.Name,
+		name:      opts.name(),
 		metrics:   opts.Metrics,
 		log:       opts.Logger,
 		in:        make(chan *Record, opts.buffer()),
@@ -101,9 +101,6 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 		replayed:  make(chan struct{}),
 		stopStats: make(chan struct{}),
 		conns:     newBrokerConns(),
-	}
-	if k.name == "" {
-		k.name = "kafka"
 	}
 	if k.metrics == nil {
 		k.metrics = NewMetrics(nil)

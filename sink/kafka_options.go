@@ -80,6 +80,39 @@ type SASLOptions struct {
 	Password  string
 }
 
+func (o *KafkaOptions) acks() string {
+	if o.Acks != "" {
+		return o.Acks
+	}
+	return "all"
+}
+
+func (o *KafkaOptions) compression() string {
+	if o.Compression != "" {
+		return o.Compression
+	}
+	return "none"
+}
+
+// WithDefaults returns o with the default of each zero setting filled in, its spool's included
+// (a spool stays off without Dir): the values a Kafka sink built from o uses.
+func (o KafkaOptions) WithDefaults() KafkaOptions {
+	o.Acks, o.Compression, o.ClientID = o.acks(), o.compression(), o.clientID()
+	o.BatchSize, o.BatchTimeout, o.WriteTimeout = o.batchSize(), o.batchTimeout(), o.writeTimeout()
+	o.MaxMessageBytes, o.Buffer, o.MaxInFlight = o.maxMessageBytes(), o.buffer(), o.maxInFlight()
+	o.RetryBackoff, o.MaxInFlightBytes = o.retryBackoff(), o.maxInFlightBytes()
+	o.Spool = o.Spool.WithDefaults()
+	o.Name = o.name()
+	return o
+}
+
+func (o *KafkaOptions) name() string {
+	if o.Name != "" {
+		return o.Name
+	}
+	return "kafka"
+}
+
 func (o *KafkaOptions) maxMessageBytes() int {
 	if o.MaxMessageBytes > 0 {
 		return o.MaxMessageBytes
@@ -145,7 +178,7 @@ func (o *KafkaOptions) maxInFlight() int {
 
 func requiredAcks(s string) (kafka.RequiredAcks, error) {
 	switch strings.ToLower(s) {
-	case "", "all", "-1":
+	case "all", "-1":
 		return kafka.RequireAll, nil
 	case "leader", "one", "1":
 		return kafka.RequireOne, nil
@@ -157,7 +190,7 @@ func requiredAcks(s string) (kafka.RequiredAcks, error) {
 
 func compression(s string) (kafka.Compression, error) {
 	switch strings.ToLower(s) {
-	case "", "none":
+	case "none":
 		return 0, nil
 	case "gzip":
 		return kafka.Gzip, nil

@@ -43,6 +43,21 @@ const (
 	FsyncNever    = "never"
 )
 
+func (o *SpoolOptions) fsync() string {
+	if o.Fsync != "" {
+		return o.Fsync
+	}
+	return FsyncInterval
+}
+
+// WithDefaults returns o with the default of each zero setting filled in (Dir has none: empty turns
+// the spool off).
+func (o SpoolOptions) WithDefaults() SpoolOptions {
+	o.MaxBytes, o.SegmentBytes = o.maxBytes(), o.segmentBytes()
+	o.Fsync, o.FsyncInterval = o.fsync(), o.fsyncInterval()
+	return o
+}
+
 func (o *SpoolOptions) maxBytes() int64 {
 	if o.MaxBytes > 0 {
 		return o.MaxBytes
@@ -116,8 +131,9 @@ type spool struct {
 }
 
 func openSpool(opts SpoolOptions, name string, m *Metrics) (*spool, error) {
+	opts.Fsync = opts.fsync()
 	switch opts.Fsync {
-	case "", FsyncAlways, FsyncInterval, FsyncNever:
+	case FsyncAlways, FsyncInterval, FsyncNever:
 	default:
 		return nil, fmt.Errorf("spool: fsync %q is not one of always, interval, never", opts.Fsync)
 	}
@@ -141,7 +157,7 @@ func openSpool(opts SpoolOptions, name string, m *Metrics) (*spool, error) {
 		return nil, err
 	}
 	s.publish()
-	if opts.Fsync == "" || opts.Fsync == FsyncInterval {
+	if opts.Fsync == FsyncInterval {
 		go s.syncLoop()
 	} else {
 		close(s.done)

@@ -79,18 +79,7 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 	if o.Name == "" {
 		o.Name = roleLabels[r]
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = 5 * time.Second
-	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 64
-	}
-	if o.Queue <= 0 {
-		o.Queue = 1024
-	}
-	if o.MaxResponseBody <= 0 {
-		o.MaxResponseBody = sh.maxBody
-	}
+	o.UpstreamOptions = o.withDefaults(r, sh.maxBody)
 	client, host, err := proxy.NewHostClient(proxy.Upstream{
 		URL:             o.URL,
 		Timeout:         o.Timeout,

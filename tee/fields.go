@@ -35,9 +35,6 @@ type fieldLabels struct {
 }
 
 func newFieldLabels(n int) fieldLabels {
-	if n <= 0 {
-		n = 20
-	}
 	size := max(minSummary, summaryPerLabel*n)
 	return fieldLabels{
 		max:     n,

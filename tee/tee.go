@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,13 +65,37 @@ type Options struct {
 	FieldLabels int
 }
 
+func (o *Options) fieldLabels() int {
+	if o.FieldLabels > 0 {
+		return o.FieldLabels
+	}
+	return 20
+}
+
+// WithDefaults returns o with the default of each zero setting filled in, its candidates' and
+// secondary's included: the values a Tee built from o uses.
+func (o Options) WithDefaults() Options {
+	o.MaxBody, o.FieldLabels = o.maxBody(), o.fieldLabels()
+	o.Noise = o.Noise.withDefaults()
+	o.Candidates = slices.Clone(o.Candidates)
+	for i := range o.Candidates {
+		o.Candidates[i].UpstreamOptions = o.Candidates[i].withDefaults(roleCandidate, o.MaxBody)
+	}
+	if o.Secondary != nil {
+		sec := o.Secondary.withDefaults(roleSecondary, o.MaxBody)
+		o.Secondary = &sec
+	}
+	return o
+}
+
 // UpstreamOptions describe a model server a Tee sends copies to.
 type UpstreamOptions struct {
 	// Name is the candidate label (and the record's candidate). Required.
 	Name string
 	// URL is http://host:port or https://host:port. Required.
 	URL string
-	// Timeout bounds one request. The default is 5s.
+	// Timeout bounds one request. The default is 5s for a candidate and 2s for the Secondary (a
+	// production model, held to the primary's default).
 	Timeout time.Duration
 	// Concurrency is the number of workers, and so of requests in flight. The default is 64.
 	Concurrency int
@@ -85,6 +110,29 @@ type UpstreamOptions struct {
 	IdleTimeout time.Duration
 	// TLS is used for https URLs. The default is Go's default client configuration.
 	TLS *tls.Config
+}
+
+// withDefaults fills in the defaults of an upstream of role r in a Tee whose MaxBody is maxBody.
+func (o UpstreamOptions) withDefaults(r role, maxBody int) UpstreamOptions {
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+		if r == roleSecondary {
+			o.Timeout = 2 * time.Second
+		}
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Queue <= 0 {
+		o.Queue = 1024
+	}
+	if o.MaxResponseBody <= 0 {
+		o.MaxResponseBody = maxBody
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = proxy.DefaultIdleTimeout
+	}
+	return o
 }
 
 // CandidateOptions describe one candidate.
@@ -106,6 +154,16 @@ type NoiseOptions struct {
 	Relative float64
 	// Absolute margin. The default is 0.0003.
 	Absolute float64
+}
+
+func (o NoiseOptions) withDefaults() NoiseOptions {
+	if o.Relative <= 0 {
+		o.Relative = 0.2
+	}
+	if o.Absolute <= 0 {
+		o.Absolute = 0.0003
+	}
+	return o
 }
 
 // RecordOptions choose which comparisons become records and what they contain.
@@ -161,12 +219,7 @@ func New(opts Options) (*Tee, error) {
 		}
 		opts.Comparator = c
 	}
-	if opts.Noise.Relative <= 0 {
-		opts.Noise.Relative = 0.2
-	}
-	if opts.Noise.Absolute <= 0 {
-		opts.Noise.Absolute = 0.0003
-	}
+	opts.Noise = opts.Noise.withDefaults()
 	red, err := newRedactor(opts.Record)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: %w", opts.Route, err)
@@ -197,7 +250,7 @@ func New(opts Options) (*Tee, error) {
 			return nil, fmt.Errorf("route %s: duplicate candidate %q", opts.Route, co.Name)
 		}
 		seen[co.Name] = true
-		c, err := newCandidate(shared, co, roleCandidate, opts.FieldLabels)
+		c, err := newCandidate(shared, co, roleCandidate, opts.fieldLabels())
 		if err != nil {
 			t.stop()
 			return nil, fmt.Errorf("route %s: candidate %s: %w", opts.Route, co.Name, err)
@@ -205,7 +258,7 @@ func New(opts Options) (*Tee, error) {
 		t.cands = append(t.cands, c)
 	}
 	if opts.Secondary != nil {
-		c, err := newCandidate(shared, CandidateOptions{UpstreamOptions: *opts.Secondary, Sample: 1}, roleSecondary, opts.FieldLabels)
+		c, err := newCandidate(shared, CandidateOptions{UpstreamOptions: *opts.Secondary, Sample: 1}, roleSecondary, opts.fieldLabels())
 		if err != nil {
 			t.stop()
 			return nil, fmt.Errorf("route %s: secondary: %w", opts.Route, err)
