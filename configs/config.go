@@ -2,8 +2,10 @@ package configs
 
 import "time"
 
-// Config is the whole shadowproxy YAML file. Field comments give the default that applies when a field is
-// left out; Load fills the defaults in, so every other package sees complete values.
+// Config is the whole shadowproxy YAML file. Field comments say where the default of a field left out
+// lives: Load fills in the defaults configs owns (a "Default" with a value); a field whose default a
+// package owns ("Default: pkg.Options.Field") stays zero, and that package applies it. The README's
+// defaults table lists them all.
 type Config struct {
 	// Listen is the client-facing address. Default "0.0.0.0:8080".
 	Listen string `yaml:"listen"`
@@ -11,15 +13,16 @@ type Config struct {
 	Admin string `yaml:"admin"`
 	// Pprof exposes /debug/pprof/ on the admin listener. Default off.
 	Pprof bool `yaml:"pprof"`
-	// MaxRequestBody caps client bodies; larger ones get 413. Default 16MiB.
+	// MaxRequestBody caps client bodies; larger ones get 413. Default: proxy.Options.MaxRequestBody.
 	MaxRequestBody ByteSize `yaml:"max_request_body"`
-	// MaxHeaderBytes caps the request line and headers; larger ones get 431. Default 16KiB.
+	// MaxHeaderBytes caps the request line and headers; larger ones get 431. Default:
+	// proxy.Options.MaxHeaderBytes.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
-	// ReadTimeout bounds reading one whole request (slowloris). Default 30s.
+	// ReadTimeout bounds reading one whole request (slowloris). Default: proxy.Options.ReadTimeout.
 	ReadTimeout Duration `yaml:"read_timeout"`
-	// WriteTimeout bounds writing one response. Default 30s.
+	// WriteTimeout bounds writing one response. Default: proxy.Options.WriteTimeout.
 	WriteTimeout Duration `yaml:"write_timeout"`
-	// IdleTimeout closes idle keep-alive connections. Default 90s.
+	// IdleTimeout closes idle keep-alive connections. Default: proxy.Options.IdleTimeout.
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// ShutdownTimeout is the drain window on SIGTERM. Default 15s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
@@ -66,7 +69,7 @@ type Route struct {
 
 // Match selects requests for a route. Every set field must match.
 type Match struct {
-	// PathPrefix matches the start of the path. Default "/".
+	// PathPrefix matches the start of the path; empty matches every path.
 	PathPrefix string `yaml:"path_prefix"`
 	// Methods lists allowed methods; empty means any. These are also the methods mirrored.
 	Methods []string `yaml:"methods"`
@@ -80,9 +83,10 @@ type Match struct {
 type Upstream struct {
 	// URL is http:// or https:// with a host and port. Required.
 	URL string `yaml:"url"`
-	// Timeout bounds one request. Default 2s for a primary or secondary.
+	// Timeout bounds one request. Default: proxy.Upstream.Timeout for the primary,
+	// tee.UpstreamOptions.Timeout for the secondary.
 	Timeout Duration `yaml:"timeout"`
-	// MaxConns caps connections to this upstream. Default 1024.
+	// MaxConns caps connections to the primary. Default: proxy.Upstream.MaxConns.
 	MaxConns int `yaml:"max_conns"`
 	// IdleTimeout closes pooled connections to this upstream idle this long, 1ms to 1h; keep it
 	// below the server's keep-alive timeout (gunicorn 2s, uvicorn 5s). Default 1s (package proxy's).
@@ -116,11 +120,12 @@ type Candidate struct {
 	Sample *Percent `yaml:"sample"`
 	// StickyKey makes the sampling decision a function of header:NAME, cookie:NAME or query:NAME.
 	StickyKey string `yaml:"sticky_key"`
-	// Timeout bounds one shadow request. Default 5s.
+	// Timeout bounds one shadow request. Default: tee.UpstreamOptions.Timeout.
 	Timeout Duration `yaml:"timeout"`
-	// Concurrency is the number of workers (in-flight shadows). Default 64.
+	// Concurrency is the number of workers (in-flight shadows). Default: tee.UpstreamOptions.Concurrency.
 	Concurrency int `yaml:"concurrency"`
-	// Queue is the number of waiting shadows; beyond it they are dropped. Default 1024.
+	// Queue is the number of waiting shadows; beyond it they are dropped. Default:
+	// tee.UpstreamOptions.Queue.
 	Queue int `yaml:"queue"`
 	// IdleTimeout closes pooled connections to this candidate idle this long, as an upstream's.
 	// Default 1s.
@@ -166,21 +171,24 @@ type ShadowHeaders struct {
 
 // Compare configures how answers are compared.
 type Compare struct {
-	// Format is auto, json, raw, tfserving, kserve-v1, kserve-v2, mlflow or openai. Default auto.
+	// Format is auto, json, raw, tfserving, kserve-v1, kserve-v2, mlflow or openai. Default:
+	// compare.Options.Format.
 	Format string `yaml:"format"`
 	// Ignore lists paths never compared (dotted, [*] for any index).
 	Ignore    []string  `yaml:"ignore"`
 	Tolerance Tolerance `yaml:"tolerance"`
 	Rules     []Rule    `yaml:"rules"`
-	// MaxDiffs caps the diffs kept per comparison. Default 32.
+	// MaxDiffs caps the diffs kept per comparison. Default: compare.Options.MaxDiffs.
 	MaxDiffs int `yaml:"max_diffs"`
-	// FieldLabels caps distinct `field` label values per route and candidate; the rest are "other". Default 20.
+	// FieldLabels caps distinct `field` label values per route and candidate; the rest are "other".
+	// Default: tee.Options.FieldLabels.
 	FieldLabels int `yaml:"field_labels"`
-	// Noise sets the margins used when a secondary is configured (Diffy's defaults: 20% and 0.03%).
+	// Noise sets the margins used when a secondary is configured.
 	Noise Noise `yaml:"noise"`
 }
 
-// Tolerance is |a-b| <= max(rel*min(|a|,|b|), abs). Defaults abs 1e-6, rel 1e-4.
+// Tolerance is |a-b| <= max(rel*min(|a|,|b|), abs). Defaults abs 1e-6, rel 1e-4 (compare's zero
+// would mean exact).
 type Tolerance struct {
 	Abs *float64 `yaml:"abs"`
 	Rel *float64 `yaml:"rel"`
@@ -191,19 +199,20 @@ type Rule struct {
 	Path string `yaml:"path"`
 	// Mode is exact, tolerance, argmax, label, topk, cosine, text, set or ignore.
 	Mode string `yaml:"mode"`
-	// Abs and Rel for tolerance.
+	// Abs and Rel for tolerance. Default: the route's tolerance.
 	Abs *float64 `yaml:"abs"`
 	Rel *float64 `yaml:"rel"`
-	// K for topk (default: the shorter list's length); MinOverlap (share of k) or MinJaccard.
+	// K for topk. Default: compare.Rule.K. MinOverlap (share of k) or MinJaccard.
 	K          int      `yaml:"k"`
 	MinOverlap *Percent `yaml:"min_overlap"`
 	MinJaccard *float64 `yaml:"min_jaccard"`
 	// Ranked (topk): the arrays are ranked lists of ids, best first, even when the ids are numbers;
 	// without it an array of numbers is read as scores. Default false.
 	Ranked bool `yaml:"ranked"`
-	// MinSimilarity for cosine. Default 0.99.
+	// MinSimilarity for cosine. Default: compare.Rule.MinSimilarity.
 	MinSimilarity *float64 `yaml:"min_similarity"`
-	// MaxDistance for text: the largest normalised edit distance that still agrees. Default 0.
+	// MaxDistance for text: the largest normalised edit distance that still agrees. Default 0 (the
+	// normalised texts must be equal).
 	MaxDistance *float64 `yaml:"max_distance"`
 	// Mapping for label: candidate label -> primary label.
 	Mapping map[string]string `yaml:"mapping"`
@@ -211,9 +220,9 @@ type Rule struct {
 
 // Noise sets how much a candidate's difference rate must exceed the primary-vs-secondary rate.
 type Noise struct {
-	// Relative margin. Default 20%.
+	// Relative margin. Default: tee.NoiseOptions.Relative.
 	Relative *Percent `yaml:"relative"`
-	// Absolute margin. Default 0.03%.
+	// Absolute margin. Default: tee.NoiseOptions.Absolute.
 	Absolute *Percent `yaml:"absolute"`
 }
 
@@ -223,8 +232,9 @@ type Record struct {
 	Disagreements *Percent `yaml:"disagreements"`
 	// Agreements is the share of agreements recorded. Default 1%.
 	Agreements *Percent `yaml:"agreements"`
-	// MaxBody caps each body kept in a record; exchanges with a larger request or primary answer are
-	// not mirrored, which bounds the memory of the queues. Default 64KiB.
+	// MaxBody bounds every body copy of the shadow path: exchanges with a larger request or primary
+	// answer are not mirrored, which bounds the memory of the queues, and a larger candidate answer is
+	// cut in its record (truncated: true). Default: tee.Options.MaxBody.
 	MaxBody ByteSize `yaml:"max_body"`
 	Redact  Redact   `yaml:"redact"`
 }
@@ -256,11 +266,12 @@ type Sinks struct {
 type FileSink struct {
 	// Path. Default ./shadowproxy-records.jsonl.
 	Path string `yaml:"path"`
-	// MaxBytes rotates the file past this size. Default 256MiB.
+	// MaxBytes rotates the file past this size. Default: sink.FileOptions.MaxBytes.
 	MaxBytes ByteSize `yaml:"max_bytes"`
-	// Keep is the number of rotated files kept. Default 4.
+	// Keep is the number of rotated files kept. Default: sink.FileOptions.Keep.
 	Keep int `yaml:"keep"`
-	// Buffer is the number of records waiting to be written; beyond it they are dropped. Default 4096.
+	// Buffer is the number of records waiting to be written; beyond it they are dropped. Default:
+	// sink.FileOptions.Buffer.
 	Buffer int `yaml:"buffer"`
 }
 
@@ -270,21 +281,21 @@ type KafkaSink struct {
 	Brokers []string `yaml:"brokers"`
 	// Topic. Required.
 	Topic string `yaml:"topic"`
-	// Acks is all, one or none. Default all.
+	// Acks is all, one or none. Default: sink.KafkaOptions.Acks.
 	Acks string `yaml:"acks"`
-	// Compression is none, gzip, snappy, lz4 or zstd. Default none.
+	// Compression is none, gzip, snappy, lz4 or zstd. Default: sink.KafkaOptions.Compression.
 	Compression string `yaml:"compression"`
-	// BatchSize in messages. Default 100.
+	// BatchSize in messages. Default: sink.KafkaOptions.BatchSize.
 	BatchSize int `yaml:"batch_size"`
-	// BatchTimeout flushes a partial batch. Default 10ms.
+	// BatchTimeout flushes a partial batch. Default: sink.KafkaOptions.BatchTimeout.
 	BatchTimeout Duration `yaml:"batch_timeout"`
-	// ClientID. Default "shadowproxy".
+	// ClientID. Default: sink.KafkaOptions.ClientID.
 	ClientID string `yaml:"client_id"`
 	// CreateTopic creates the topic when missing. Default false.
 	CreateTopic bool  `yaml:"create_topic"`
 	TLS         *TLS  `yaml:"tls"`
 	SASL        *SASL `yaml:"sasl"`
-	// Buffer is the number of records waiting in memory for the writer. Default 4096.
+	// Buffer is the number of records waiting in memory for the writer. Default: sink.KafkaOptions.Buffer.
 	Buffer int   `yaml:"buffer"`
 	Spool  Spool `yaml:"spool"`
 }
@@ -302,11 +313,11 @@ type SASL struct {
 type Spool struct {
 	// Dir. Default ./spool.
 	Dir string `yaml:"dir"`
-	// MaxBytes caps the spool; past it new records are dropped. Default 1GiB.
+	// MaxBytes caps the spool; past it new records are dropped. Default: sink.SpoolOptions.MaxBytes.
 	MaxBytes ByteSize `yaml:"max_bytes"`
-	// Fsync is always, interval or never. Default interval (every FsyncInterval).
+	// Fsync is always, interval (every FsyncInterval) or never. Default: sink.SpoolOptions.Fsync.
 	Fsync string `yaml:"fsync"`
-	// FsyncInterval. Default 1s.
+	// FsyncInterval. Default: sink.SpoolOptions.FsyncInterval.
 	FsyncInterval Duration `yaml:"fsync_interval"`
 }
 

@@ -301,9 +301,6 @@ func TestUnits(t *testing.T) {
 			t.Errorf("%s: %v", in, err)
 			continue
 		}
-		if in == "0" {
-			want = DefaultMaxRequestBody // zero means the default
-		}
 		if got := c.MaxRequestBody.Int64(); got != want {
 			t.Errorf("size %s = %d, want %d", in, got, want)
 		}

@@ -20,10 +20,11 @@ routes:
 	}
 	c := cfg.Routes[0].Candidates[0]
 	fmt.Println(configs.Summary(cfg))
-	fmt.Println(c.Sample.Fraction(), c.Timeout.D(), c.Queue, cfg.Routes[0].Record.MaxBody)
+	// record.agreements takes its default here; timeout stays zero, for tee.UpstreamOptions' default.
+	fmt.Println(c.Sample.Fraction(), cfg.Routes[0].Record.Agreements.Fraction(), c.Timeout.D())
 	// Output:
 	// ok: 1 route, 1 candidate, sinks: file(./shadowproxy-records.jsonl)
-	// 0.25 5s 1024 64KiB
+	// 0.25 0.01 0s
 }
 
 func ExampleErrors() {

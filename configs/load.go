@@ -15,13 +15,14 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Load reads, parses, defaults and validates the config file at path. A config with problems
+// Load reads, parses, defaults (see Parse) and validates the config file at path. A config with problems
 // returns Errors naming each one as path:line:column.
 func Load(path string) (*Config, error) { return Checks{}.Load(path) }
 
-// Parse is Load for a config already in memory; name is used in error messages. On success every
-// defaulted field is filled in (see the field comments of Config). Otherwise the error is Errors,
-// listing every problem found with its line and column.
+// Parse is Load for a config already in memory; name is used in error messages. On success the
+// defaults configs owns are filled in; the fields whose default a package owns stay zero (see the
+// field comments of Config). Otherwise the error is Errors, listing every problem found with its
+// line and column.
 func Parse(name string, data []byte) (*Config, error) { return Checks{}.Parse(name, data) }
 
 // Checks are checks of values whose grammar another package owns. The program wires them in, so
@@ -144,22 +145,14 @@ func parserProblem(msg string) bool {
 	return false
 }
 
-// Defaults for fields left out; the field comments of Config say the same.
+// Defaults of the settings that configs owns: those no package's Options can express at their zero
+// value (an address, a path, a share where 0% means none), and the process's own (shutdown, reload,
+// log). Every other field left out stays zero, and the package it is mapped onto applies its default
+// (see the field comments of Config, which name that package's field).
 const (
 	DefaultListen          = "0.0.0.0:8080"
 	DefaultAdmin           = "127.0.0.1:9901"
-	DefaultMaxRequestBody  = 16 << 20
-	DefaultMaxHeaderBytes  = 16 << 10
-	DefaultReadTimeout     = 30 * time.Second
-	DefaultWriteTimeout    = 30 * time.Second
-	DefaultIdleTimeout     = 90 * time.Second
 	DefaultShutdownTimeout = 15 * time.Second
-	DefaultPrimaryTimeout  = 2 * time.Second
-	DefaultShadowTimeout   = 5 * time.Second
-	DefaultMaxConns        = 1024
-	DefaultConcurrency     = 64
-	DefaultQueue           = 1024
-	DefaultMaxBody         = 64 << 10
 	DefaultRecordsFile     = "./shadowproxy-records.jsonl"
 	DefaultSpoolDir        = "./spool"
 )
@@ -176,11 +169,6 @@ var defaultRedactHeaders = []string{
 func setDefaults(c *Config) {
 	str(&c.Listen, DefaultListen)
 	str(&c.Admin, DefaultAdmin)
-	size(&c.MaxRequestBody, DefaultMaxRequestBody)
-	size(&c.MaxHeaderBytes, DefaultMaxHeaderBytes)
-	dur(&c.ReadTimeout, DefaultReadTimeout)
-	dur(&c.WriteTimeout, DefaultWriteTimeout)
-	dur(&c.IdleTimeout, DefaultIdleTimeout)
 	dur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	if c.Reload.Watch == nil {
 		t := true
@@ -191,42 +179,23 @@ func setDefaults(c *Config) {
 	str(&c.Log.Format, "json")
 	for i := range c.Routes {
 		r := &c.Routes[i]
-		str(&r.Match.PathPrefix, "/")
-		upstreamDefaults(&r.Primary)
-		if r.Secondary != nil {
-			upstreamDefaults(r.Secondary)
-		}
 		for j := range r.Candidates {
-			cd := &r.Candidates[j]
-			pct(&cd.Sample, 100)
-			dur(&cd.Timeout, DefaultShadowTimeout)
-			num(&cd.Concurrency, DefaultConcurrency)
-			num(&cd.Queue, DefaultQueue)
+			pct(&r.Candidates[j].Sample, 100)
 		}
 		cmp := &r.Compare
-		str(&cmp.Format, "auto")
+		// compare's zero tolerance means exact; a config's means the default below.
 		float(&cmp.Tolerance.Abs, 1e-6)
 		float(&cmp.Tolerance.Rel, 1e-4)
-		num(&cmp.MaxDiffs, 32)
-		num(&cmp.FieldLabels, 20)
-		pct(&cmp.Noise.Relative, 20)
-		pct(&cmp.Noise.Absolute, 0.03)
 		for k := range cmp.Rules {
-			rule := &cmp.Rules[k]
-			switch rule.Mode {
-			case "tolerance":
+			if rule := &cmp.Rules[k]; rule.Mode == "tolerance" {
+				// A tolerance rule without abs or rel takes the route's.
 				float(&rule.Abs, *cmp.Tolerance.Abs)
 				float(&rule.Rel, *cmp.Tolerance.Rel)
-			case "cosine":
-				float(&rule.MinSimilarity, 0.99)
-			case "text":
-				float(&rule.MaxDistance, 0)
 			}
 		}
 		rec := &r.Record
 		pct(&rec.Disagreements, 100)
 		pct(&rec.Agreements, 1)
-		size(&rec.MaxBody, DefaultMaxBody)
 		if rec.Redact.Headers == nil {
 			rec.Redact.Headers = append([]string(nil), defaultRedactHeaders...)
 		}
@@ -236,27 +205,10 @@ func setDefaults(c *Config) {
 	}
 	if f := c.Sinks.File; f != nil {
 		str(&f.Path, DefaultRecordsFile)
-		size(&f.MaxBytes, 256<<20)
-		num(&f.Keep, 4)
-		num(&f.Buffer, 4096)
 	}
 	if k := c.Sinks.Kafka; k != nil {
-		str(&k.Acks, "all")
-		str(&k.Compression, "none")
-		num(&k.BatchSize, 100)
-		dur(&k.BatchTimeout, 10*time.Millisecond)
-		str(&k.ClientID, "shadowproxy")
-		num(&k.Buffer, 4096)
-		str(&k.Spool.Dir, DefaultSpoolDir)
-		size(&k.Spool.MaxBytes, 1<<30)
-		str(&k.Spool.Fsync, "interval")
-		dur(&k.Spool.FsyncInterval, time.Second)
+		str(&k.Spool.Dir, DefaultSpoolDir) // sink's empty Dir turns the spool off
 	}
-}
-
-func upstreamDefaults(u *Upstream) {
-	dur(&u.Timeout, DefaultPrimaryTimeout)
-	num(&u.MaxConns, DefaultMaxConns)
 }
 
 func str(p *string, def string) {

@@ -19,6 +19,9 @@ routes:
       - {name: iris-v2, url: "http://127.0.0.1:8502"}
 `
 
+// TestDefaults checks the defaults configs owns, and that it leaves every other field left out at
+// zero for the package it is mapped onto (cmd/shadowproxy's TestDefaultsOfAMinimalConfig checks what
+// those packages make of it).
 func TestDefaults(t *testing.T) {
 	c, err := Parse("min.yaml", []byte(minimalYAML))
 	if err != nil {
@@ -32,37 +35,32 @@ func TestDefaults(t *testing.T) {
 	}
 	check("listen", c.Listen, "0.0.0.0:8080")
 	check("admin", c.Admin, "127.0.0.1:9901")
-	check("max_request_body", c.MaxRequestBody.Int(), 16<<20)
-	check("max_header_bytes", c.MaxHeaderBytes.Int(), 16<<10)
-	check("read_timeout", c.ReadTimeout.D(), 30*time.Second)
-	check("write_timeout", c.WriteTimeout.D(), 30*time.Second)
-	check("idle_timeout", c.IdleTimeout.D(), 90*time.Second)
 	check("shutdown_timeout", c.ShutdownTimeout.D(), 15*time.Second)
 	check("reload.watch", *c.Reload.Watch, true)
 	check("reload.debounce", c.Reload.Debounce.D(), time.Second)
 	check("log", c.Log, Log{Level: "info", Format: "json"})
+	check("max_request_body", c.MaxRequestBody, ByteSize(0))
+	check("max_header_bytes", c.MaxHeaderBytes, ByteSize(0))
+	check("read_timeout", c.ReadTimeout, Duration(0))
+	check("write_timeout", c.WriteTimeout, Duration(0))
+	check("idle_timeout", c.IdleTimeout, Duration(0))
 
 	r := c.Routes[0]
-	check("match.path_prefix", r.Match.PathPrefix, "/")
-	check("primary.timeout", r.Primary.Timeout.D(), 2*time.Second)
-	check("primary.max_conns", r.Primary.MaxConns, 1024)
+	check("match", r.Match, Match{})
+	check("primary", r.Primary, Upstream{URL: "http://127.0.0.1:8501"})
 	check("secondary", r.Secondary, (*Upstream)(nil))
 	cd := r.Candidates[0]
 	check("sample", cd.Sample.Fraction(), 1.0)
-	check("candidate.timeout", cd.Timeout.D(), 5*time.Second)
-	check("concurrency", cd.Concurrency, 64)
-	check("queue", cd.Queue, 1024)
-	check("chaos", cd.Chaos, (*Chaos)(nil))
-	check("compare.format", r.Compare.Format, "auto")
+	cd.Sample = nil
+	check("candidate", cd, Candidate{Name: "iris-v2", URL: "http://127.0.0.1:8502"})
 	check("tolerance.abs", *r.Compare.Tolerance.Abs, 1e-6)
 	check("tolerance.rel", *r.Compare.Tolerance.Rel, 1e-4)
-	check("max_diffs", r.Compare.MaxDiffs, 32)
-	check("field_labels", r.Compare.FieldLabels, 20)
-	check("noise.relative", r.Compare.Noise.Relative.Fraction(), 0.2)
-	check("noise.absolute", r.Compare.Noise.Absolute.Fraction(), 0.0003)
+	cmp := r.Compare
+	cmp.Tolerance = Tolerance{}
+	check("compare", cmp, Compare{})
 	check("record.disagreements", r.Record.Disagreements.Fraction(), 1.0)
 	check("record.agreements", r.Record.Agreements.Fraction(), 0.01)
-	check("record.max_body", r.Record.MaxBody.Int(), 64<<10)
+	check("record.max_body", r.Record.MaxBody, ByteSize(0))
 	check("redact.headers", r.Record.Redact.Headers, []string{
 		"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
 		"X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token", "X-Amz-Security-Token",
@@ -71,9 +69,15 @@ func TestDefaults(t *testing.T) {
 	})
 	check("redact.query", r.Record.Redact.Query, []string(nil)) // nil: tee.DefaultRedactQuery
 
-	check("sinks.file", *c.Sinks.File, FileSink{Path: "./shadowproxy-records.jsonl", MaxBytes: 256 << 20, Keep: 4, Buffer: 4096})
+	check("sinks.file", *c.Sinks.File, FileSink{Path: "./shadowproxy-records.jsonl"})
 	check("sinks.kafka", c.Sinks.Kafka, (*KafkaSink)(nil))
 	check("summary", Summary(c), "ok: 1 route, 1 candidate, sinks: file(./shadowproxy-records.jsonl)")
+
+	k, err := Parse("k.yaml", []byte(minimalYAML+"sinks: {kafka: {brokers: [\"127.0.0.1:9092\"], topic: t}}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("sinks.kafka", *k.Sinks.Kafka, KafkaSink{Brokers: []string{"127.0.0.1:9092"}, Topic: "t", Spool: Spool{Dir: "./spool"}})
 }
 
 func TestLoad(t *testing.T) {

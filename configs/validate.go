@@ -38,7 +38,7 @@ func validate(c *Config, d *decoder, ch Checks) {
 func (v *validator) route(r *Route, f string, names map[string]string) {
 	v.name(f+".name", r.Name, names, "route")
 	m := r.Match
-	if !strings.HasPrefix(m.PathPrefix, "/") {
+	if m.PathPrefix != "" && !strings.HasPrefix(m.PathPrefix, "/") {
 		v.errorf(f+".match.path_prefix", "%q must start with /", m.PathPrefix)
 	}
 	for i, meth := range m.Methods {
@@ -175,7 +175,7 @@ var (
 )
 
 func (v *validator) compare(c *Compare, f string) {
-	v.oneOf(f+".format", c.Format, formats...)
+	v.oneOfOrDefault(f+".format", c.Format, formats...)
 	for i, p := range c.Ignore {
 		if strings.TrimSpace(p) == "" {
 			v.errorf(fmt.Sprintf("%s.ignore[%d]", f, i), "empty path")
@@ -276,8 +276,8 @@ func (v *validator) sinks(s *Sinks) {
 	case len(k.Topic) > 249 || k.Topic == "." || k.Topic == ".." || !topicRE.MatchString(k.Topic):
 		v.errorf("sinks.kafka.topic", "bad topic %q: want up to 249 of a-z A-Z 0-9 . _ -", k.Topic)
 	}
-	v.oneOf("sinks.kafka.acks", k.Acks, "all", "one", "none")
-	v.oneOf("sinks.kafka.compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
+	v.oneOfOrDefault("sinks.kafka.acks", k.Acks, "all", "one", "none")
+	v.oneOfOrDefault("sinks.kafka.compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
 	v.notNegative("sinks.kafka.batch_size", k.BatchSize)
 	v.notNegative("sinks.kafka.buffer", k.Buffer)
 	if k.TLS != nil {
@@ -303,7 +303,7 @@ func (v *validator) sinks(s *Sinks) {
 	if strings.TrimSpace(k.Spool.Dir) == "" {
 		v.errorf("sinks.kafka.spool.dir", "a directory is required")
 	}
-	v.oneOf("sinks.kafka.spool.fsync", k.Spool.Fsync, "always", "interval", "never")
+	v.oneOfOrDefault("sinks.kafka.spool.fsync", k.Spool.Fsync, "always", "interval", "never")
 }
 
 var (
@@ -370,6 +370,13 @@ func (v *validator) oneOf(f, val string, allowed ...string) bool {
 	}
 	v.errorf(f, "unknown value %q: want one of %s", val, strings.Join(allowed, ", "))
 	return false
+}
+
+// oneOfOrDefault is oneOf for a field whose package applies a default when it is left out ("").
+func (v *validator) oneOfOrDefault(f, val string, allowed ...string) {
+	if val != "" {
+		v.oneOf(f, val, allowed...)
+	}
 }
 
 func (v *validator) notNegative(f string, n int) {

@@ -130,8 +130,8 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		Logger:        log,
 		FieldLabels:   rc.Compare.FieldLabels,
 		Noise: tee.NoiseOptions{
-			Relative: rc.Compare.Noise.Relative.Fraction(),
-			Absolute: rc.Compare.Noise.Absolute.Fraction(),
+			Relative: fraction(rc.Compare.Noise.Relative),
+			Absolute: fraction(rc.Compare.Noise.Absolute),
 		},
 		Record: tee.RecordOptions{
 			Disagreements: rec.Disagreements.Fraction(),
@@ -195,6 +195,14 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		o.Candidates = append(o.Candidates, co)
 	}
 	return o, nil
+}
+
+// fraction is the share p, or 0 (the package's default) when it is left out.
+func fraction(p *configs.Percent) float64 {
+	if p == nil {
+		return 0
+	}
+	return p.Fraction()
 }
 
 func compareOptions(c configs.Compare) compare.Options {

@@ -16,53 +16,18 @@ import (
 func buildSinks(c configs.Sinks, m *sink.Metrics, log *zap.Logger) (sink.Sink, error) {
 	var out []sink.Sink
 	if f := c.File; f != nil {
-		s, err := sink.NewFile(sink.FileOptions{
-			Path:     f.Path,
-			MaxBytes: int64(f.MaxBytes),
-			Keep:     f.Keep,
-			Buffer:   f.Buffer,
-			Metrics:  m,
-			Logger:   log,
-		})
+		s, err := sink.NewFile(fileOptions(f, m, log))
 		if err != nil {
 			return nil, fmt.Errorf("file sink: %w", err)
 		}
 		out = append(out, s)
 	}
 	if k := c.Kafka; k != nil {
-		opts := sink.KafkaOptions{
-			Brokers:      k.Brokers,
-			Topic:        k.Topic,
-			Acks:         k.Acks,
-			Compression:  k.Compression,
-			BatchSize:    k.BatchSize,
-			BatchTimeout: k.BatchTimeout.D(),
-			ClientID:     k.ClientID,
-			CreateTopic:  k.CreateTopic,
-			Buffer:       k.Buffer,
-			Spool: sink.SpoolOptions{
-				Dir:           k.Spool.Dir,
-				MaxBytes:      int64(k.Spool.MaxBytes),
-				Fsync:         k.Spool.Fsync,
-				FsyncInterval: k.Spool.FsyncInterval.D(),
-			},
-			Metrics: m,
-			Logger:  log,
+		opts, err := kafkaOptions(k, m, log)
+		var s *sink.Kafka
+		if err == nil {
+			s, err = sink.NewKafka(opts)
 		}
-		if k.TLS != nil {
-			t, err := tlsConfig(*k.TLS)
-			if err != nil {
-				return nil, fmt.Errorf("kafka sink: %w", err)
-			}
-			opts.TLS = t
-		}
-		if s := k.SASL; s != nil {
-			opts.SASL = sink.SASLOptions{Mechanism: s.Mechanism, Username: os.Getenv(s.UsernameEnv), Password: os.Getenv(s.PasswordEnv)}
-			if opts.SASL.Username == "" || opts.SASL.Password == "" {
-				return nil, fmt.Errorf("kafka sink: sasl: environment variables %s and %s must be set", s.UsernameEnv, s.PasswordEnv)
-			}
-		}
-		s, err := sink.NewKafka(opts)
 		if err != nil {
 			for _, o := range out {
 				_ = closeNow(o)
@@ -78,6 +43,56 @@ func buildSinks(c configs.Sinks, m *sink.Metrics, log *zap.Logger) (sink.Sink, e
 		return out[0], nil
 	}
 	return sink.NewMulti(out...), nil
+}
+
+// fileOptions maps the file sink's config onto sink.FileOptions.
+func fileOptions(f *configs.FileSink, m *sink.Metrics, log *zap.Logger) sink.FileOptions {
+	return sink.FileOptions{
+		Path:     f.Path,
+		MaxBytes: int64(f.MaxBytes),
+		Keep:     f.Keep,
+		Buffer:   f.Buffer,
+		Metrics:  m,
+		Logger:   log,
+	}
+}
+
+// kafkaOptions maps the Kafka sink's config onto sink.KafkaOptions, reading the TLS files and the
+// SASL secrets' environment variables.
+func kafkaOptions(k *configs.KafkaSink, m *sink.Metrics, log *zap.Logger) (sink.KafkaOptions, error) {
+	opts := sink.KafkaOptions{
+		Brokers:      k.Brokers,
+		Topic:        k.Topic,
+		Acks:         k.Acks,
+		Compression:  k.Compression,
+		BatchSize:    k.BatchSize,
+		BatchTimeout: k.BatchTimeout.D(),
+		ClientID:     k.ClientID,
+		CreateTopic:  k.CreateTopic,
+		Buffer:       k.Buffer,
+		Spool: sink.SpoolOptions{
+			Dir:           k.Spool.Dir,
+			MaxBytes:      int64(k.Spool.MaxBytes),
+			Fsync:         k.Spool.Fsync,
+			FsyncInterval: k.Spool.FsyncInterval.D(),
+		},
+		Metrics: m,
+		Logger:  log,
+	}
+	if k.TLS != nil {
+		t, err := tlsConfig(*k.TLS)
+		if err != nil {
+			return opts, err
+		}
+		opts.TLS = t
+	}
+	if s := k.SASL; s != nil {
+		opts.SASL = sink.SASLOptions{Mechanism: s.Mechanism, Username: os.Getenv(s.UsernameEnv), Password: os.Getenv(s.PasswordEnv)}
+		if opts.SASL.Username == "" || opts.SASL.Password == "" {
+			return opts, fmt.Errorf("sasl: environment variables %s and %s must be set", s.UsernameEnv, s.PasswordEnv)
+		}
+	}
+	return opts, nil
 }
 
 // reconfigureSinks replaces the sinks behind a.sinks when c differs from the running sinks config.
