@@ -217,18 +217,6 @@ func str(p *string, def string) {
 	}
 }
 
-func num(p *int, def int) {
-	if *p == 0 {
-		*p = def
-	}
-}
-
-func size(p *ByteSize, def int64) {
-	if *p == 0 {
-		*p = ByteSize(def)
-	}
-}
-
 func dur(p *Duration, def time.Duration) {
 	if *p == 0 {
 		*p = Duration(def)
