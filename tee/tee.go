@@ -65,6 +65,13 @@ type Options struct {
 	FieldLabels int
 }
 
+func (o *Options) maxBody() int {
+	if o.MaxBody > 0 {
+		return o.MaxBody
+	}
+	return 64 << 10
+}
+
 func (o *Options) fieldLabels() int {
 	if o.FieldLabels > 0 {
 		return o.FieldLabels
@@ -266,13 +273,6 @@ func New(opts Options) (*Tee, error) {
 		t.secondary = c
 	}
 	return t, nil
-}
-
-func (o *Options) maxBody() int {
-	if o.MaxBody > 0 {
-		return o.MaxBody
-	}
-	return 64 << 10
 }
 
 // MaxBody implements proxy.BodyLimit: the Tee takes no exchange with a body over Options.MaxBody.
