@@ -15,6 +15,7 @@ import (
 	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/configs"
 	"github.com/shadowproxy/shadowproxy/proxy"
+	"github.com/shadowproxy/shadowproxy/sink"
 	"github.com/shadowproxy/shadowproxy/tee"
 )
 
@@ -185,11 +186,44 @@ func TestREADMEDefaultsTable(t *testing.T) {
 		if w := readmeValue(t, key, raw, g); !reflect.DeepEqual(w, g) {
 			t.Errorf("README: %s = %s (%#v), but it runs with %#v", key, raw, w, g)
 		}
+		checkOwner(t, key, m[3])
 	}
 	for k := range got {
 		if !seen[k] {
 			t.Errorf("README: the defaults table lacks %s", k)
 		}
+	}
+}
+
+// ownerTypes are the options whose fields the table names as where a default lives.
+var ownerTypes = map[string]any{
+	"proxy.Options": proxy.Options{}, "proxy.Upstream": proxy.Upstream{},
+	"tee.Options": tee.Options{}, "tee.UpstreamOptions": tee.UpstreamOptions{}, "tee.NoiseOptions": tee.NoiseOptions{},
+	"compare.Options": compare.Options{}, "compare.Rule": compare.Rule{},
+	"sink.FileOptions": sink.FileOptions{}, "sink.KafkaOptions": sink.KafkaOptions{}, "sink.SpoolOptions": sink.SpoolOptions{},
+}
+
+var ownerRE = regexp.MustCompile("^`([a-z]+\\.[A-Za-z]+)\\.([A-Za-z]+)`")
+
+// checkOwner checks that an owner written as `pkg.Type.Field` names a field that exists; configs'
+// own defaults are named by constant or function.
+func checkOwner(t *testing.T, key, owner string) {
+	t.Helper()
+	if strings.HasPrefix(owner, "`configs") {
+		return
+	}
+	m := ownerRE.FindStringSubmatch(owner)
+	if m == nil {
+		t.Errorf("README: %s: owner %s is not `pkg.Type.Field`", key, owner)
+		return
+	}
+	typ, ok := ownerTypes[m[1]]
+	if !ok {
+		t.Errorf("README: %s: owner type %s is not one of the options", key, m[1])
+		return
+	}
+	if _, ok := reflect.TypeOf(typ).FieldByName(m[2]); !ok {
+		t.Errorf("README: %s: %s has no field %s", key, m[1], m[2])
 	}
 }
 
