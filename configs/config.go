@@ -86,7 +86,8 @@ type Upstream struct {
 	// Timeout bounds one request. Default: proxy.Upstream.Timeout for the primary,
 	// tee.UpstreamOptions.Timeout for the secondary.
 	Timeout Duration `yaml:"timeout"`
-	// MaxConns caps connections to the primary. Default: proxy.Upstream.MaxConns.
+	// MaxConns caps connections to this upstream. Default: proxy.Upstream.MaxConns for the primary,
+	// tee.UpstreamOptions.Concurrency (its workers) for the secondary.
 	MaxConns int `yaml:"max_conns"`
 	// IdleTimeout closes pooled connections to this upstream idle this long, 1ms to 1h; keep it
 	// below the server's keep-alive timeout (gunicorn 2s, uvicorn 5s). Default 1s (package proxy's).

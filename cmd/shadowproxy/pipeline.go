@@ -153,7 +153,8 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 		if err != nil {
 			return tee.Options{}, fmt.Errorf("secondary: %w", err)
 		}
-		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), IdleTimeout: sec.IdleTimeout.D(), TLS: t}
+		// The secondary's connections are its workers: max_conns caps both.
+		o.Secondary = &tee.UpstreamOptions{Name: "secondary", URL: sec.URL, Timeout: sec.Timeout.D(), Concurrency: sec.MaxConns, IdleTimeout: sec.IdleTimeout.D(), TLS: t}
 	}
 	for _, c := range rc.Candidates {
 		key, err := tee.ParseStickyKey(c.StickyKey)
