@@ -242,13 +242,13 @@ type Record struct {
 
 // Redact keeps secrets out of records.
 type Redact struct {
-	// Headers are written as "[redacted]". Default: the credential headers that shadows are
-	// stripped of (see ShadowHeaders.Keep), and Set-Cookie; the credential headers are redacted
-	// whatever this lists.
+	// Headers are written as "[redacted]", besides the credential headers that shadows are stripped
+	// of (see ShadowHeaders.Keep), which always are. Default: tee.RecordOptions.RedactHeaders
+	// (Set-Cookie); an empty list adds none.
 	Headers []string `yaml:"headers"`
 	// Query lists query parameters whose values are written as "[redacted]" (case-insensitive).
-	// Left out: the common credential parameters (api_key, access_token, token, sig, password, ...;
-	// see the README); an empty list redacts none.
+	// Default: tee.RecordOptions.RedactQuery, the common credential parameters (api_key,
+	// access_token, token, sig, password, ...); an empty list redacts none.
 	Query []string `yaml:"query"`
 	// Fields are JSON paths in bodies that are redacted.
 	Fields []string `yaml:"fields"`

@@ -157,15 +157,6 @@ const (
 	DefaultSpoolDir        = "./spool"
 )
 
-// defaultRedactHeaders are the headers written as "[redacted]" when record.redact.headers is left out.
-// They are the credential headers that shadows are stripped of (tee.CredentialHeaders), and Set-Cookie.
-var defaultRedactHeaders = []string{
-	"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie",
-	"X-Api-Key", "Api-Key", "X-Auth-Token", "X-Access-Token", "X-Amz-Security-Token",
-	"X-Goog-Api-Key", "Ocp-Apim-Subscription-Key", "X-Functions-Key", "X-Vault-Token",
-	"X-Csrf-Token", "X-Xsrf-Token",
-}
-
 func setDefaults(c *Config) {
 	str(&c.Listen, DefaultListen)
 	str(&c.Admin, DefaultAdmin)
@@ -196,9 +187,6 @@ func setDefaults(c *Config) {
 		rec := &r.Record
 		pct(&rec.Disagreements, 100)
 		pct(&rec.Agreements, 1)
-		if rec.Redact.Headers == nil {
-			rec.Redact.Headers = append([]string(nil), defaultRedactHeaders...)
-		}
 	}
 	if c.Sinks.File == nil && c.Sinks.Kafka == nil {
 		c.Sinks.File = &FileSink{}

@@ -19,6 +19,10 @@ var CredentialHeaders = []string{
 	"X-Csrf-Token", "X-Xsrf-Token",
 }
 
+// DefaultRedactHeaders are the headers records redact, besides the CredentialHeaders, when
+// RecordOptions.RedactHeaders is nil.
+var DefaultRedactHeaders = []string{"Set-Cookie"}
+
 // DefaultRedactQuery are the query parameters whose values records redact when
 // RecordOptions.RedactQuery is nil: API keys, OAuth tokens, signed-URL signatures and credentials
 // (AWS SigV4, Google and Azure SAS), passwords.

@@ -41,13 +41,10 @@ func newRedactor(o RecordOptions) (*redactor, error) {
 	r := &redactor{headers: make(map[string]bool), key: o.HashKey}
 	// The credential headers are always redacted: a kept one (Options.KeepHeaders) reaches the
 	// candidate, never a record.
-	for _, h := range append(CredentialHeaders[:len(CredentialHeaders):len(CredentialHeaders)], o.RedactHeaders...) {
+	for _, h := range o.redactHeaders() {
 		r.headers[strings.ToLower(h)] = true
 	}
-	query := o.RedactQuery
-	if query == nil {
-		query = DefaultRedactQuery
-	}
+	query := o.redactQuery()
 	r.query = make(map[string]bool, len(query))
 	for _, q := range query {
 		r.query[strings.ToLower(q)] = true

@@ -80,10 +80,12 @@ func (o *Options) fieldLabels() int {
 }
 
 // WithDefaults returns o with the default of each zero setting filled in, its candidates' and
-// secondary's included: the values a Tee built from o uses.
+// secondary's included: the values a Tee built from o uses (Record.RedactHeaders: every header
+// records redact, the CredentialHeaders included).
 func (o Options) WithDefaults() Options {
 	o.MaxBody, o.FieldLabels = o.maxBody(), o.fieldLabels()
 	o.Noise = o.Noise.withDefaults()
+	o.Record.RedactHeaders, o.Record.RedactQuery = o.Record.redactHeaders(), o.Record.redactQuery()
 	o.Candidates = slices.Clone(o.Candidates)
 	for i := range o.Candidates {
 		o.Candidates[i].UpstreamOptions = o.Candidates[i].withDefaults(roleCandidate, o.MaxBody)
@@ -180,7 +182,8 @@ type RecordOptions struct {
 	// Agreements is the share of agreements recorded, 0 to 1.
 	Agreements float64
 	// RedactHeaders are written as "[redacted]" (or a keyed hash, see HashKey), besides the
-	// CredentialHeaders, which always are.
+	// CredentialHeaders, which always are. Nil means DefaultRedactHeaders; an empty, non-nil list
+	// adds none.
 	RedactHeaders []string
 	// RedactQuery are query parameters (case-insensitive) whose values records redact, as
 	// "name=[redacted]". Nil means DefaultRedactQuery; an empty, non-nil list redacts none.
@@ -190,6 +193,23 @@ type RecordOptions struct {
 	// HashKey, when set, replaces redacted values with "hmac-sha256:" and the hex HMAC of the value,
 	// so records stay joinable without revealing the value.
 	HashKey []byte
+}
+
+// redactHeaders are the headers records redact: the CredentialHeaders always, and RedactHeaders
+// or, when it is nil, DefaultRedactHeaders.
+func (o *RecordOptions) redactHeaders() []string {
+	extra := o.RedactHeaders
+	if extra == nil {
+		extra = DefaultRedactHeaders
+	}
+	return append(slices.Clip(CredentialHeaders), extra...)
+}
+
+func (o *RecordOptions) redactQuery() []string {
+	if o.RedactQuery != nil {
+		return o.RedactQuery
+	}
+	return DefaultRedactQuery
 }
 
 // Tee mirrors one route's exchanges to its candidates: it is the route's proxy.Mirror.

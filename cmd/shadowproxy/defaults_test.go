@@ -4,6 +4,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func effectiveDefaults(t *testing.T) map[string]any {
 	if err != nil {
 		t.Fatal(err)
 	}
-	primary := proxy.Upstream{URL: rc.Primary.URL, Timeout: rc.Primary.Timeout.D(), MaxConns: rc.Primary.MaxConns}.WithDefaults()
+	primary := proxy.Upstream{URL: rc.Primary.URL, Timeout: rc.Primary.Timeout.D(), MaxConns: rc.Primary.MaxConns, IdleTimeout: rc.Primary.IdleTimeout.D()}.WithDefaults()
 	fo := fileOptions(cfg.Sinks.File, nil, nil).WithDefaults()
 	ko, err := kafkaOptions(cfg.Sinks.Kafka, nil, nil)
 	if err != nil {
@@ -81,14 +82,17 @@ func effectiveDefaults(t *testing.T) map[string]any {
 		"log.level":        cfg.Log.Level,
 		"log.format":       cfg.Log.Format,
 
-		"primary.timeout":          primary.Timeout,
-		"primary.max_conns":        primary.MaxConns,
-		"secondary.timeout":        to.Secondary.Timeout,
-		"secondary.max_conns":      to.Secondary.Concurrency,
-		"candidates[].sample":      pct(cand.Sample),
-		"candidates[].timeout":     cand.Timeout,
-		"candidates[].concurrency": cand.Concurrency,
-		"candidates[].queue":       cand.Queue,
+		"primary.timeout":           primary.Timeout,
+		"primary.max_conns":         primary.MaxConns,
+		"primary.idle_timeout":      primary.IdleTimeout,
+		"secondary.idle_timeout":    to.Secondary.IdleTimeout,
+		"candidates[].idle_timeout": cand.IdleTimeout,
+		"secondary.timeout":         to.Secondary.Timeout,
+		"secondary.max_conns":       to.Secondary.Concurrency,
+		"candidates[].sample":       pct(cand.Sample),
+		"candidates[].timeout":      cand.Timeout,
+		"candidates[].concurrency":  cand.Concurrency,
+		"candidates[].queue":        cand.Queue,
 
 		"compare.format":                 cmp.Format(),
 		"compare.tolerance.abs":          *rc.Compare.Tolerance.Abs,
@@ -104,6 +108,7 @@ func effectiveDefaults(t *testing.T) map[string]any {
 		"record.agreements":     pct(to.Record.Agreements),
 		"record.max_body":       int64(to.MaxBody),
 		"record.redact.headers": to.Record.RedactHeaders,
+		"record.redact.query":   to.Record.RedactQuery,
 
 		"sinks.file.path":                  fo.Path,
 		"sinks.file.max_bytes":             fo.MaxBytes,
@@ -140,8 +145,10 @@ func TestDefaultsOfAMinimalConfig(t *testing.T) {
 		"compare.noise.relative": pct(0.2), "compare.noise.absolute": pct(0.0003),
 		"compare.rules[].k": 5, "compare.rules[].min_similarity": 0.99,
 		"record.disagreements": pct(1), "record.agreements": pct(0.01), "record.max_body": int64(64 << 10),
-		"record.redact.headers": []string{"Authorization", "Cookie", "Set-Cookie", "Proxy-Authorization"},
-		"sinks.file.path":       "./shadowproxy-records.jsonl", "sinks.file.max_bytes": int64(256 << 20),
+		"record.redact.headers": append(slices.Clone(tee.CredentialHeaders), "Set-Cookie"),
+		"record.redact.query":   tee.DefaultRedactQuery,
+		"primary.idle_timeout":  time.Second, "secondary.idle_timeout": time.Second, "candidates[].idle_timeout": time.Second,
+		"sinks.file.path": "./shadowproxy-records.jsonl", "sinks.file.max_bytes": int64(256 << 20),
 		"sinks.file.keep": 4, "sinks.file.buffer": 4096,
 		"sinks.kafka.acks": "all", "sinks.kafka.compression": "none", "sinks.kafka.batch_size": 100,
 		"sinks.kafka.batch_timeout": 10 * time.Millisecond, "sinks.kafka.client_id": "shadowproxy",
@@ -201,7 +208,8 @@ func TestREADMEDefaultsTable(t *testing.T) {
 var ownerTypes = map[string]any{
 	"proxy.Options": proxy.Options{}, "proxy.Upstream": proxy.Upstream{},
 	"tee.Options": tee.Options{}, "tee.UpstreamOptions": tee.UpstreamOptions{}, "tee.NoiseOptions": tee.NoiseOptions{},
-	"compare.Options": compare.Options{}, "compare.Rule": compare.Rule{},
+	"tee.RecordOptions": tee.RecordOptions{},
+	"compare.Options":   compare.Options{}, "compare.Rule": compare.Rule{},
 	"sink.FileOptions": sink.FileOptions{}, "sink.KafkaOptions": sink.KafkaOptions{}, "sink.SpoolOptions": sink.SpoolOptions{},
 }
 

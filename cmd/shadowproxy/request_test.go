@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
+	"go.uber.org/zap"
 
 	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
@@ -342,8 +344,12 @@ func TestCredentialHeadersAreRedactedByDefault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	o, err := teeOptions(&cfg.Routes[0], cfg, nil, tee.NewMetrics(prometheus.NewRegistry(), nil), zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
 	redacted := map[string]bool{}
-	for _, h := range cfg.Routes[0].Record.Redact.Headers {
+	for _, h := range o.WithDefaults().Record.RedactHeaders {
 		redacted[strings.ToLower(h)] = true
 	}
 	for _, h := range tee.CredentialHeaders {
