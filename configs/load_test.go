@@ -62,7 +62,7 @@ func TestDefaults(t *testing.T) {
 	check("record.agreements", r.Record.Agreements.Fraction(), 0.01)
 	check("record.max_body", r.Record.MaxBody, ByteSize(0))
 	check("redact.headers", r.Record.Redact.Headers, []string(nil)) // nil: tee.DefaultRedactHeaders
-	check("redact.query", r.Record.Redact.Query, []string(nil)) // nil: tee.DefaultRedactQuery
+	check("redact.query", r.Record.Redact.Query, []string(nil))     // nil: tee.DefaultRedactQuery
 
 	check("sinks.file", *c.Sinks.File, FileSink{Path: "./shadowproxy-records.jsonl"})
 	check("sinks.kafka", c.Sinks.Kafka, (*KafkaSink)(nil))
