@@ -50,17 +50,37 @@ func ParseStickyKey(s string) (StickyKey, error) {
 	return StickyKey{}, fmt.Errorf("%w, got %q", ErrStickyKey, s)
 }
 
-// Extract returns the key's value in req, or nil when absent. The result aliases req's memory.
+// Extract returns the key's value in req, or nil when absent. The result aliases req's memory, or
+// is a copy for a query key.
 func (k StickyKey) Extract(req *fasthttp.Request) []byte {
+	if k.source == keyQuery {
+		var v []byte
+		k.query(req, func(b []byte) { v = append([]byte(nil), b...) })
+		return v
+	}
+	return k.peek(req)
+}
+
+func (k StickyKey) peek(req *fasthttp.Request) []byte {
 	switch k.source {
 	case keyHeader:
 		return req.Header.Peek(k.name)
 	case keyCookie:
 		return req.Header.Cookie(k.name)
-	case keyQuery:
-		return req.URI().QueryArgs().Peek(k.name)
 	}
 	return nil
+}
+
+// query calls f with the (decoded) value of the query key, if present. The query is parsed apart
+// from req's URI: parsing the URI's own arguments would make the copy sent to the candidates
+// re-encode its query (a%7Eb sent as a~b), so that they would not get the primary's request.
+func (k StickyKey) query(req *fasthttp.Request, f func([]byte)) {
+	a := fasthttp.AcquireArgs()
+	defer fasthttp.ReleaseArgs(a)
+	a.ParseBytes(req.URI().QueryString())
+	if v := a.Peek(k.name); v != nil {
+		f(v)
+	}
 }
 
 // sampler decides which requests are mirrored to one candidate. With a sticky key the decision is a
@@ -94,8 +114,17 @@ func (s *sampler) take(req *fasthttp.Request) bool {
 	if s.none {
 		return false
 	}
-	if s.key.source != keyNone {
-		if k := s.key.Extract(req); len(k) > 0 {
+	switch s.key.source {
+	case keyNone:
+	case keyQuery:
+		var h uint64
+		found := false
+		s.key.query(req, func(v []byte) { h, found = xxhash.Sum64(v), len(v) > 0 })
+		if found {
+			return mix(h^s.seed) < s.threshold
+		}
+	default:
+		if k := s.key.peek(req); len(k) > 0 {
 			return mix(xxhash.Sum64(k)^s.seed) < s.threshold
 		}
 	}
