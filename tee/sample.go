@@ -53,34 +53,44 @@ func ParseStickyKey(s string) (StickyKey, error) {
 // Extract returns the key's value in req, or nil when absent. The result aliases req's memory, or
 // is a copy for a query key.
 func (k StickyKey) Extract(req *fasthttp.Request) []byte {
-	if k.source == keyQuery {
-		var v []byte
-		k.query(req, func(b []byte) { v = append([]byte(nil), b...) })
-		return v
-	}
-	return k.peek(req)
-}
-
-func (k StickyKey) peek(req *fasthttp.Request) []byte {
 	switch k.source {
 	case keyHeader:
 		return req.Header.Peek(k.name)
 	case keyCookie:
 		return req.Header.Cookie(k.name)
+	case keyQuery:
+		a := parseQuery(req)
+		defer fasthttp.ReleaseArgs(a)
+		if v := a.Peek(k.name); v != nil {
+			return append([]byte(nil), v...)
+		}
 	}
 	return nil
 }
 
-// query calls f with the (decoded) value of the query key, if present. The query is parsed apart
-// from req's URI: parsing the URI's own arguments would make the copy sent to the candidates
-// re-encode its query (a%7Eb sent as a~b), so that they would not get the primary's request.
-func (k StickyKey) query(req *fasthttp.Request, f func([]byte)) {
-	a := fasthttp.AcquireArgs()
-	defer fasthttp.ReleaseArgs(a)
-	a.ParseBytes(req.URI().QueryString())
-	if v := a.Peek(k.name); v != nil {
-		f(v)
+// hash returns the hash of the key's value in req, and false when it is absent or empty.
+func (k StickyKey) hash(req *fasthttp.Request) (uint64, bool) {
+	var v []byte
+	switch k.source {
+	case keyHeader:
+		v = req.Header.Peek(k.name)
+	case keyCookie:
+		v = req.Header.Cookie(k.name)
+	case keyQuery:
+		a := parseQuery(req)
+		defer fasthttp.ReleaseArgs(a)
+		v = a.Peek(k.name)
 	}
+	return xxhash.Sum64(v), len(v) > 0
+}
+
+// parseQuery parses req's query apart from its URI: parsing the URI's own arguments would make the
+// copy sent to the candidates re-encode its query (a%7Eb sent as a~b), so that they would not get
+// the primary's request. The caller releases the Args.
+func parseQuery(req *fasthttp.Request) *fasthttp.Args {
+	a := fasthttp.AcquireArgs()
+	a.ParseBytes(req.URI().QueryString())
+	return a
 }
 
 // sampler decides which requests are mirrored to one candidate. With a sticky key the decision is a
@@ -114,18 +124,9 @@ func (s *sampler) take(req *fasthttp.Request) bool {
 	if s.none {
 		return false
 	}
-	switch s.key.source {
-	case keyNone:
-	case keyQuery:
-		var h uint64
-		found := false
-		s.key.query(req, func(v []byte) { h, found = xxhash.Sum64(v), len(v) > 0 })
-		if found {
+	if s.key.source != keyNone {
+		if h, ok := s.key.hash(req); ok {
 			return mix(h^s.seed) < s.threshold
-		}
-	default:
-		if k := s.key.peek(req); len(k) > 0 {
-			return mix(xxhash.Sum64(k)^s.seed) < s.threshold
 		}
 	}
 	return rand.Uint64() < s.threshold

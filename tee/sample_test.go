@@ -137,6 +137,9 @@ func BenchmarkSamplerTake(b *testing.B) {
 
 func TestSamplerAllocs(t *testing.T) {
 	for _, spec := range []string{"header:X-User-Id", "query:user"} {
+		if spec == "query:user" && raceEnabled {
+			continue // the race detector makes sync.Pool drop items at random: Args are then made anew
+		}
 		key, _ := ParseStickyKey(spec)
 		s := newSampler("c", 0.1, key)
 		var req fasthttp.Request
