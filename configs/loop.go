@@ -74,12 +74,12 @@ func (l *localAddrs) same(listenHost, host string) bool {
 	if len(targets) == 0 {
 		return false
 	}
-	var listens []netip.Addr
-	if listenHost == "" {
-		listens = nil // every local address
-	} else if a, err := netip.ParseAddr(listenHost); err == nil && !a.IsUnspecified() {
-		listens = []netip.Addr{a.Unmap()}
-	} else if err != nil {
+	var listens []netip.Addr // nil: every local address (no host, 0.0.0.0 or ::)
+	if a, err := netip.ParseAddr(listenHost); err == nil {
+		if !a.IsUnspecified() {
+			listens = []netip.Addr{a.Unmap()}
+		}
+	} else if listenHost != "" {
 		if listens = resolve(listenHost); len(listens) == 0 {
 			return false
 		}

@@ -166,3 +166,10 @@ func TestDropTrailers(t *testing.T) {
 }
 
 func bufioReader(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+
+func TestAmbiguousPathAllocs(t *testing.T) {
+	p := []byte("/v1/models/iris/versions/2:predict")
+	if n := testing.AllocsPerRun(1000, func() { ambiguousPath(p) }); n != 0 {
+		t.Errorf("ambiguousPath allocates %v times, want 0", n)
+	}
+}

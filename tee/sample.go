@@ -50,7 +50,8 @@ func ParseStickyKey(s string) (StickyKey, error) {
 	return StickyKey{}, fmt.Errorf("%w, got %q", ErrStickyKey, s)
 }
 
-// Extract returns the key's value in req, or nil when absent. The result aliases req's memory.
+// Extract returns the key's value in req, or nil when absent. The result aliases req's memory, or
+// is a copy for a query key.
 func (k StickyKey) Extract(req *fasthttp.Request) []byte {
 	switch k.source {
 	case keyHeader:
@@ -58,9 +59,38 @@ func (k StickyKey) Extract(req *fasthttp.Request) []byte {
 	case keyCookie:
 		return req.Header.Cookie(k.name)
 	case keyQuery:
-		return req.URI().QueryArgs().Peek(k.name)
+		a := parseQuery(req)
+		defer fasthttp.ReleaseArgs(a)
+		if v := a.Peek(k.name); v != nil {
+			return append([]byte(nil), v...)
+		}
 	}
 	return nil
+}
+
+// hash returns the hash of the key's value in req, and false when it is absent or empty.
+func (k StickyKey) hash(req *fasthttp.Request) (uint64, bool) {
+	var v []byte
+	switch k.source {
+	case keyHeader:
+		v = req.Header.Peek(k.name)
+	case keyCookie:
+		v = req.Header.Cookie(k.name)
+	case keyQuery:
+		a := parseQuery(req)
+		defer fasthttp.ReleaseArgs(a)
+		v = a.Peek(k.name)
+	}
+	return xxhash.Sum64(v), len(v) > 0
+}
+
+// parseQuery parses req's query apart from its URI: parsing the URI's own arguments would make the
+// copy sent to the candidates re-encode its query (a%7Eb sent as a~b), so that they would not get
+// the primary's request. The caller releases the Args.
+func parseQuery(req *fasthttp.Request) *fasthttp.Args {
+	a := fasthttp.AcquireArgs()
+	a.ParseBytes(req.URI().QueryString())
+	return a
 }
 
 // sampler decides which requests are mirrored to one candidate. With a sticky key the decision is a
@@ -95,8 +125,8 @@ func (s *sampler) take(req *fasthttp.Request) bool {
 		return false
 	}
 	if s.key.source != keyNone {
-		if k := s.key.Extract(req); len(k) > 0 {
-			return mix(xxhash.Sum64(k)^s.seed) < s.threshold
+		if h, ok := s.key.hash(req); ok {
+			return mix(h^s.seed) < s.threshold
 		}
 	}
 	return rand.Uint64() < s.threshold

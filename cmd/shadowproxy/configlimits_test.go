@@ -75,6 +75,31 @@ func TestValidateRefusesLoopsAndHugeFiles(t *testing.T) {
 	}
 }
 
+func TestRunRefusesAHugeFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(path, []byte(bigConfig(proxyConfig("http://127.0.0.1:8501", "http://127.0.0.1:8502", "r.jsonl", ""))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd := exec.Command(binary, "run", "-config", path)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(out.String(), "big.yaml: the file is larger than 4 MiB") {
+			t.Errorf("run: %v, output:\n%s\nwant a failure naming the file and the cap", err, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("run did not refuse the file:\n%s", out.String())
+	}
+}
+
 func TestE2EReloadRefusesAHugeFile(t *testing.T) {
 	primary := proxytest.Serve(t, answer(0, nil, 0))
 	cfg := proxyConfig(primary, primary, filepath.Join(t.TempDir(), "r.jsonl"), "")
