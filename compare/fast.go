@@ -2,6 +2,7 @@ package compare
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/valyala/fastjson"
 )
@@ -75,7 +76,7 @@ func (d *detection) skippedOK(format string) bool {
 	}
 	ignored := specs[format].ignored
 	for i, k := range autoSpec.ignored {
-		if d.skipped&(1<<i) != 0 && !contains(ignored, k) {
+		if d.skipped&(1<<i) != 0 && !slices.Contains(ignored, k) {
 			return false
 		}
 	}
@@ -218,7 +219,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 			return false
 		}
 		switch {
-		case contains(spec.ignored, key) && auto && string(ck) == key:
+		case slices.Contains(spec.ignored, key) && auto && string(ck) == key:
 			ps, cs := p.i, c.i
 			if !w.fkey(p, c, spec, key, d) {
 				p.i, c.i = ps, cs
@@ -227,15 +228,15 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 				}
 				d.skip(key)
 			}
-		case contains(spec.ignored, key):
+		case slices.Contains(spec.ignored, key):
 			// Ignored keys may differ, or be present on one side only, at the top level.
-			if !p.skip(1) || !contains(spec.ignored, b2s(ck)) || !c.skip(1) {
+			if !p.skip(1) || !slices.Contains(spec.ignored, b2s(ck)) || !c.skip(1) {
 				return false
 			}
 			d.skip(key)
 			d.skip(b2s(ck))
 		case string(ck) != key:
-			if !contains(spec.ignored, b2s(ck)) {
+			if !slices.Contains(spec.ignored, b2s(ck)) {
 				return false
 			}
 			// The candidate has an ignored key here: skip it and compare p's key with the next.
@@ -259,7 +260,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 		// Trailing ignored keys on the candidate side.
 		for pe == '}' && ce == ',' {
 			c.i++
-			if ck, ok = nextKey(c); !ok || !contains(spec.ignored, b2s(ck)) {
+			if ck, ok = nextKey(c); !ok || !slices.Contains(spec.ignored, b2s(ck)) {
 				return false
 			}
 			if !c.skip(1) {
@@ -280,7 +281,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 			// The primary may have trailing ignored keys.
 			p.i++
 			for {
-				if pk, ok = nextKey(p); !ok || !contains(spec.ignored, b2s(pk)) {
+				if pk, ok = nextKey(p); !ok || !slices.Contains(spec.ignored, b2s(pk)) {
 					return false
 				}
 				if auto && !d.note(p, b2s(pk)) {
@@ -310,7 +311,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 // fkey compares the values of top-level key (read on both sides).
 func (w *walker) fkey(p, c *scan, spec formatSpec, key string, d *detection) bool {
 	w.unitDepth = -1
-	if contains(spec.units, key) {
+	if slices.Contains(spec.units, key) {
 		w.unitDepth = 1
 		if p.peek() == '{' {
 			w.unitDepth = 2

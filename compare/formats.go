@@ -3,6 +3,7 @@ package compare
 import (
 	"bytes"
 	"encoding/hex"
+	"slices"
 	"strconv"
 
 	"github.com/valyala/fastjson"
@@ -21,7 +22,7 @@ type formatSpec struct {
 func init() {
 	for format, spec := range specs {
 		for i, k := range trackedKeys {
-			if contains(spec.units, k) {
+			if slices.Contains(spec.units, k) {
 				spec.unitKeys |= 1 << i
 			}
 		}
@@ -35,15 +36,6 @@ var specs = map[string]formatSpec{
 	FormatMLflow:    {units: []string{"predictions"}},
 	FormatOpenAI:    {units: []string{"choices", "data"}, ignored: []string{"id", "created", "usage", "system_fingerprint", "model"}},
 	FormatKServeV2:  {ignored: []string{"id", "model_name", "model_version", "parameters"}},
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // payloadKeys are the keys that make an object with an "error" key an answer rather than an error.
@@ -286,11 +278,11 @@ func (w *walker) root(spec formatSpec, format string, pv, cv *fastjson.Value) {
 	co, _ := cv.Object()
 	po.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if contains(spec.ignored, key) || po.Get(key) != v {
+		if slices.Contains(spec.ignored, key) || po.Get(key) != v {
 			return
 		}
 		w.unitDepth = -1
-		if contains(spec.units, key) {
+		if slices.Contains(spec.units, key) {
 			w.unitDepth = 1
 			if v.Type() == fastjson.TypeObject {
 				w.unitDepth = 2 // columns: {"predictions": {"col": [row0, row1]}}
@@ -303,7 +295,7 @@ func (w *walker) root(spec formatSpec, format string, pv, cv *fastjson.Value) {
 	})
 	co.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if contains(spec.ignored, key) || po.Get(key) != nil {
+		if slices.Contains(spec.ignored, key) || po.Get(key) != nil {
 			return
 		}
 		w.push(seg{kind: segKey, key: key})
@@ -328,18 +320,6 @@ func readShape(dst []int, out *fastjson.Value) ([]int, bool) {
 		dst = append(dst, n)
 	}
 	return dst, true
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // tensor returns the normalised view of an output's data: flat data read by shape when it fits,
@@ -436,7 +416,7 @@ func (w *walker) v2(pv, cv *fastjson.Value, ptail, ctail []byte) {
 	cobj, _ := cv.Object()
 	pobj.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if key == "outputs" || contains(spec.ignored, key) || pobj.Get(key) != v {
+		if key == "outputs" || slices.Contains(spec.ignored, key) || pobj.Get(key) != v {
 			return
 		}
 		w.push(seg{kind: segKey, key: key})
@@ -445,7 +425,7 @@ func (w *walker) v2(pv, cv *fastjson.Value, ptail, ctail []byte) {
 	})
 	cobj.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if key == "outputs" || contains(spec.ignored, key) || pobj.Get(key) != nil {
+		if key == "outputs" || slices.Contains(spec.ignored, key) || pobj.Get(key) != nil {
 			return
 		}
 		w.push(seg{kind: segKey, key: key})
@@ -501,7 +481,7 @@ func (w *walker) output(pa, ca []*fastjson.Value, p, c *fastjson.Value, ptail, c
 	var okP, okC bool
 	w.dimsP, okP = readShape(w.dimsP[:0], p)
 	w.dimsC, okC = readShape(w.dimsC[:0], c)
-	if okP && okC && !sameInts(w.dimsP, w.dimsC) {
+	if okP && okC && !slices.Equal(w.dimsP, w.dimsC) {
 		w.setShape("output shape differs")
 		w.mismatch(node{v: p.Get("shape")}, node{v: c.Get("shape")}, "shape")
 		return
