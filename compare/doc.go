@@ -145,11 +145,8 @@
 // nothing; a disagreeing one allocates its Diffs. The text rule's edit distance costs O(n*k) for
 // texts of n runes and k = MaxDistance*n; the set rule O(n^2).
 //
-// On a shared 2-core AMD EPYC development machine (minimum and typical of repeated runs):
-// BenchmarkCompare1KBKServeV2 (a Triton answer of about 1 KiB, 8 predictions of 10 probabilities
-// under an argmax rule) 1.6-1.7 µs/op; BenchmarkCompare1KBAgree (the same predictions in TF
-// Serving's row layout, 8 objects of 3 keys) 1.9-2.0 µs/op; both 0 allocs/op. About half is
-// reading the 160 numbers. The full path on the same inputs takes 8-9 µs.
+// Measured figures (an agreeing 1 KB answer in about 2 µs on the fast path, several times that
+// on the full one) are in the repository's bench/RESULTS.md, the one place they are kept.
 //
 // Within an array, the objects' keys are remembered with what the paths decide for them
 // (siblingKeys), so that the elements of a batch after the first find their keys by comparing
