@@ -52,10 +52,11 @@ type detection struct {
 	outputs    bool // a TF Serving columnar outputs object
 	result     bool
 	modelName  bool
-	outList    bool   // an outputs list: kserve-v2's (see format), or TF Serving's
-	outV2      bool   // the outputs list was compared as kserve-v2's (foutputs)
-	v2         bool   // the first output has a name and a datatype or shape
-	skipped    uint16 // autoSpec.ignored keys skipped because they differed or sat elsewhere
+	outList    bool       // an outputs list: kserve-v2's (see format), or TF Serving's
+	outV2      bool       // the outputs list was compared as kserve-v2's (foutputs)
+	v2         bool       // the first output has a name and a datatype or shape
+	skipped    uint16     // autoSpec.ignored keys skipped because they differed or sat elsewhere
+	applied    [16]uint64 // per autoSpec.ignored key compared: the rules it applied (compared)
 
 	asked string // the format the comparator asked for (auto, or the one to read)
 }
@@ -67,6 +68,28 @@ func (d *detection) skip(key string) {
 			d.skipped |= 1 << i
 		}
 	}
+}
+
+// compared records the rules applied while comparing ignored key, which count only if the answer's
+// format compares the key (appliedIn).
+func (d *detection) compared(key string, applied uint64) {
+	for i, k := range autoSpec.ignored {
+		if k == key {
+			d.applied[i] |= applied
+		}
+	}
+}
+
+// appliedIn returns the rules applied in the ignored keys compared that format compares.
+func (d *detection) appliedIn(format string) uint64 {
+	var out uint64
+	ignored := specs[format].ignored
+	for i, k := range autoSpec.ignored {
+		if d.applied[i] != 0 && !slices.Contains(ignored, k) {
+			out |= d.applied[i]
+		}
+	}
+	return out
 }
 
 // skippedOK reports whether format ignores every key skipped.
@@ -184,6 +207,7 @@ func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok boo
 	if !d.skippedOK(format) || (d.outList && d.outV2 != (format == FormatKServeV2)) {
 		return "", 0, false // compared under another format's reading
 	}
+	w.applied |= d.appliedIn(format)
 	if format == FormatJSON {
 		return format, 1, true
 	}
@@ -206,6 +230,8 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 	if empty, ok := openBoth(p, c, '}'); empty || !ok {
 		return ok
 	}
+	base := len(w.okeys)
+	defer func() { w.okeys = w.okeys[:base] }()
 	for {
 		pk, ck, ok := keyPair(p, c)
 		if !ok {
@@ -215,13 +241,21 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 		if key == "error" || string(ck) == "error" {
 			return false // maybe an error object: the full path decides
 		}
+		if !w.firstKey(base, nil, 0, key) {
+			return false
+		}
 		if auto && !d.note(p, key) {
 			return false
 		}
 		switch {
 		case slices.Contains(spec.ignored, key) && auto && string(ck) == key:
-			ps, cs := p.i, c.i
-			if !w.fkey(p, c, spec, key, d) {
+			// Compared, but the rules it applied count only if the answer's format compares it.
+			ps, cs, applied := p.i, c.i, w.applied
+			w.applied = 0
+			ok := w.fkey(p, c, spec, key, d)
+			d.compared(key, w.applied)
+			w.applied = applied
+			if !ok {
 				p.i, c.i = ps, cs
 				if !p.skip(1) || !c.skip(1) {
 					return false
@@ -281,7 +315,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 			// The primary may have trailing ignored keys.
 			p.i++
 			for {
-				if pk, ok = nextKey(p); !ok || !slices.Contains(spec.ignored, b2s(pk)) {
+				if pk, ok = nextKey(p); !ok || !slices.Contains(spec.ignored, b2s(pk)) || !w.firstKey(base, nil, 0, b2s(pk)) {
 					return false
 				}
 				if auto && !d.note(p, b2s(pk)) {
@@ -427,13 +461,15 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			return ok
 		}
 		sib := w.siblings(depth)
+		base := len(w.okeys)
+		defer func() { w.okeys = w.okeys[:base] }()
 		for k := 0; ; k++ {
 			e := sib.knownKey(p, c, k) // a key an earlier element of the array had, decisions known
 			if e == nil {
 				p.ws()
 				start := p.i
 				pk, ck, ok := keyPair(p, c)
-				if !ok || !bytes.Equal(pk, ck) {
+				if !ok || !bytes.Equal(pk, ck) || !w.firstKey(base, sib.known(), k, b2s(pk)) {
 					return false
 				}
 				e = &siblingKey{tok: p.b[start:p.i], key: b2s(pk)}

@@ -113,6 +113,7 @@ type walker struct {
 	scratch      []byte
 	kp, kc       []byte
 	sib          []siblingKeys // fast path: per depth, the keys of the objects of an array
+	okeys        []string      // fast path: keys read so far of the objects being compared (firstKey)
 
 	res       Result
 	tol       Tolerance
@@ -144,6 +145,8 @@ func (w *walker) restart() {
 func (w *walker) release() {
 	w.c = nil
 	w.res = Result{}
+	clear(w.okeys[:cap(w.okeys)]) // no references into this comparison's bodies outlive it
+	w.okeys = w.okeys[:0]
 	clear(w.stack)
 	w.stack = w.stack[:0]
 }
@@ -332,19 +335,29 @@ func (w *walker) equal(p, c node) bool {
 	}
 	switch pt {
 	case fastjson.TypeObject:
+		// As structural: the first of a duplicate key wins, on both sides.
 		po, _ := p.v.Object()
 		co, _ := c.v.Object()
-		if po.Len() != co.Len() {
-			return false
-		}
-		eq := true
+		eq, keys := true, 0
 		po.Visit(func(k []byte, pv *fastjson.Value) {
-			if eq {
-				cv := co.Get(b2s(k))
+			if key := b2s(k); eq && po.Get(key) == pv {
+				keys++
+				cv := co.Get(key)
 				eq = cv != nil && w.equal(node{v: pv}, node{v: cv})
 			}
 		})
-		return eq
+		if !eq {
+			return false
+		}
+		if co.Len() != po.Len() || keys != po.Len() { // duplicates on a side: count the keys
+			co.Visit(func(k []byte, cv *fastjson.Value) {
+				if co.Get(b2s(k)) == cv {
+					keys--
+				}
+			})
+			return keys == 0
+		}
+		return true
 	case fastjson.TypeArray:
 		n := p.length()
 		if n != c.length() {
