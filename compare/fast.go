@@ -18,45 +18,14 @@ import (
 // fastMaxDepth keeps the fast path within fastjson's nesting limit, with a margin.
 const fastMaxDepth = fastjson.MaxDepth - 2
 
-var trackedKeys = [...]string{"outputs", "choices", "object", "data", "predictions", "result", "results"}
-
-// formatSpec.unitKeys has a bit per tracked key: a ninth key would not compile here.
-const _ = uint8(1 << (len(trackedKeys) - 1))
-
-func trackedKey(k string) int {
-	for i, t := range trackedKeys {
-		if k == t {
-			return i
-		}
-	}
-	return -1
-}
-
-// autoSpec is the union the fast path uses under auto: every format's prediction keys, and the keys
-// OpenAI, kserve-v2 or tfserving ignore (skipped only when the answer turns out to be of a format
-// ignoring them).
-var autoSpec = formatSpec{
-	units:   []string{"predictions", "outputs", "result", "results", "choices", "data"},
-	ignored: []string{"id", "created", "usage", "system_fingerprint", "model", "model_name", "model_version", "parameters", "model_spec"},
-}
-
-// detection gathers, during the top-level scan under auto, what detect looks at.
+// detection gathers, during the top-level scan under auto, the answer's shape and what the fast
+// path did that only some formats allow.
 type detection struct {
-	seen       [len(trackedKeys)]bool
-	units      [len(trackedKeys)]int
-	choices    bool
-	openaiObj  bool
-	list, data bool
-	predArr    bool
-	predObj    bool
-	outputs    bool // a TF Serving columnar outputs object
-	result     bool
-	modelName  bool
-	outList    bool       // an outputs list: kserve-v2's (see format), or TF Serving's
-	outV2      bool       // the outputs list was compared as kserve-v2's (foutputs)
-	v2         bool       // the first output has a name and a datatype or shape
-	skipped    uint16     // autoSpec.ignored keys skipped because they differed or sat elsewhere
-	applied    [16]uint64 // per autoSpec.ignored key compared: the rules it applied (compared)
+	shape
+	units   [maxUnitKeys]int       // per unitKeys key, its batch size
+	outV2   bool                   // the outputs list was compared as kserve-v2's (foutputs)
+	skipped uint16                 // autoSpec.ignored keys skipped because they differed or sat elsewhere
+	applied [maxIgnoredKeys]uint64 // per autoSpec.ignored key compared: the rules it applied (compared)
 
 	asked string // the format the comparator asked for (auto, or the one to read)
 }
@@ -106,8 +75,8 @@ func (d *detection) skippedOK(format string) bool {
 	return true
 }
 
-// note records top-level key (p positioned at its value); false sends the comparison to the full
-// path (error objects, duplicate keys, escaped object names).
+// note records top-level key (p positioned at its value) in the answer's shape; false sends the
+// comparison to the full path (an error object, an escaped "object" string).
 func (d *detection) note(p *scan, key string) bool {
 	c := p.peek()
 	switch key {
@@ -116,9 +85,9 @@ func (d *detection) note(p *scan, key string) bool {
 	case "model_name":
 		d.modelName = true
 	case "outputs":
-		d.outList, d.outputs = c == '[', c != '['
+		d.outputsList, d.outputsOther = c == '[', c != '['
 	case "choices":
-		d.choices = c == '['
+		d.choicesList = c == '['
 	case "object":
 		if c == '"' {
 			save := p.i
@@ -127,47 +96,26 @@ func (d *detection) note(p *scan, key string) bool {
 			if esc {
 				return false
 			}
-			d.openaiObj = bytes.HasPrefix(v, []byte("chat.completion")) || string(v) == "text_completion"
-			d.list = string(v) == "list"
+			d.noteObject(v)
 		}
 	case "data":
 		d.data = true
 	case "predictions":
-		d.predObj, d.predArr = c == '{', c != '{'
+		d.predictions, d.predObject = true, c == '{'
 	case "result", "results":
-		d.result = d.result || c == '['
-	}
-	if k := trackedKey(key); k >= 0 {
-		if d.seen[k] {
-			return false
-		}
-		d.seen[k] = true
+		d.resultList = d.resultList || c == '['
 	}
 	return true
-}
-
-func (d *detection) format() string {
-	switch {
-	case d.outList && (d.v2 || d.modelName):
-		return FormatKServeV2
-	case d.choices || d.openaiObj || (d.list && d.data):
-		return FormatOpenAI
-	case d.predObj:
-		return FormatMLflow
-	case d.predArr || d.outputs || d.outList || d.result:
-		return FormatTFServing
-	}
-	return FormatJSON
 }
 
 // unitsOf returns the number of predictions format counts from the per-key batch sizes.
 func (d *detection) unitsOf(format string) int {
 	if format == FormatKServeV2 {
-		return max(d.units[trackedKey("outputs")], 1)
+		return max(d.units[unitKey("outputs")], 1)
 	}
 	keys := specs[format].unitKeys
 	n := 0
-	for i := range trackedKeys {
+	for i := range unitKeys {
 		if keys&(1<<i) != 0 {
 			n = max(n, d.units[i])
 		}
@@ -196,7 +144,7 @@ func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok boo
 	default:
 		return "", 0, false
 	}
-	d := detection{asked: format}
+	d := detection{asked: format, shape: shape{object: true}} // froot reads objects only under auto
 	if !w.froot(&p, &c, spec, format, &d) || !p.end() || !c.end() {
 		return "", 0, false
 	}
@@ -204,7 +152,7 @@ func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok boo
 		return format, max(w.nUnits, 1), true
 	}
 	format = d.format()
-	if !d.skippedOK(format) || (d.outList && d.outV2 != (format == FormatKServeV2)) {
+	if !d.skippedOK(format) || (d.outputsList && d.outV2 != (format == FormatKServeV2)) {
 		return "", 0, false // compared under another format's reading
 	}
 	w.applied |= d.appliedIn(format)
@@ -362,7 +310,7 @@ func (w *walker) fkey(p, c *scan, spec formatSpec, key string, d *detection) boo
 	}
 	w.pop()
 	w.unitDepth = -1
-	if k := trackedKey(key); k >= 0 {
+	if k := unitKey(key); k >= 0 {
 		d.units[k] = w.nUnits
 	}
 	w.nUnits = max(saved, w.nUnits)

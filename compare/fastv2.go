@@ -53,7 +53,7 @@ func (w *walker) foutputs(p, c *scan, d *detection) bool {
 			return false
 		}
 		if first {
-			d.v2 = looksV2
+			d.v2Output = looksV2
 		}
 		if more, ok := sep(p, c, ']'); !more {
 			return ok

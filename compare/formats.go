@@ -9,38 +9,6 @@ import (
 	"github.com/valyala/fastjson"
 )
 
-// formatSpec is what a model-server format changes in the structural comparison: which top-level
-// keys hold predictions (one element of their array, or of each column of their object, is one
-// prediction) and which top-level keys are never compared.
-type formatSpec struct {
-	units   []string
-	ignored []string
-
-	unitKeys uint8 // bit i: trackedKeys[i] is in units (set by init, for the fast path)
-}
-
-func init() {
-	for format, spec := range specs {
-		for i, k := range trackedKeys {
-			if slices.Contains(spec.units, k) {
-				spec.unitKeys |= 1 << i
-			}
-		}
-		specs[format] = spec
-	}
-}
-
-var specs = map[string]formatSpec{
-	FormatTFServing: {units: []string{"predictions", "outputs", "result", "results"}, ignored: []string{"model_spec"}},
-	FormatKServeV1:  {units: []string{"predictions"}},
-	FormatMLflow:    {units: []string{"predictions"}},
-	FormatOpenAI:    {units: []string{"choices", "data"}, ignored: []string{"id", "created", "usage", "system_fingerprint", "model"}},
-	FormatKServeV2:  {ignored: []string{"id", "model_name", "model_version", "parameters"}},
-}
-
-// payloadKeys are the keys that make an object with an "error" key an answer rather than an error.
-var payloadKeys = []string{"predictions", "outputs", "result", "results", "choices", "data"}
-
 // isErrorObject reports an error answer with a 2xx status: an object with a non-null "error" and
 // no prediction payload.
 func isErrorObject(v *fastjson.Value) bool {
@@ -57,46 +25,6 @@ func isErrorObject(v *fastjson.Value) bool {
 		}
 	}
 	return true
-}
-
-// detect guesses the format of a parsed answer.
-func detect(v *fastjson.Value) string {
-	if v.Type() != fastjson.TypeObject {
-		return FormatJSON
-	}
-	if outs := v.Get("outputs"); outs != nil && outs.Type() == fastjson.TypeArray {
-		a, _ := outs.Array()
-		if len(a) > 0 && a[0].Type() == fastjson.TypeObject && a[0].Get("name") != nil &&
-			(a[0].Get("datatype") != nil || a[0].Get("shape") != nil) {
-			return FormatKServeV2
-		}
-		if v.Get("model_name") != nil {
-			return FormatKServeV2
-		}
-	}
-	if ch := v.Get("choices"); ch != nil && ch.Type() == fastjson.TypeArray {
-		return FormatOpenAI
-	}
-	obj := v.GetStringBytes("object")
-	if bytes.HasPrefix(obj, []byte("chat.completion")) || bytes.Equal(obj, []byte("text_completion")) ||
-		(bytes.Equal(obj, []byte("list")) && v.Get("data") != nil) {
-		return FormatOpenAI
-	}
-	if pr := v.Get("predictions"); pr != nil {
-		if pr.Type() == fastjson.TypeObject {
-			return FormatMLflow
-		}
-		return FormatTFServing
-	}
-	if v.Get("outputs") != nil {
-		return FormatTFServing
-	}
-	for _, k := range []string{"result", "results"} {
-		if r := v.Get(k); r != nil && r.Type() == fastjson.TypeArray {
-			return FormatTFServing
-		}
-	}
-	return FormatJSON
 }
 
 // tolerant returns b with bare Infinity tokens (outside strings) rewritten to Inf, which fastjson
