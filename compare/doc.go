@@ -152,11 +152,12 @@
 // (siblingKeys), so that the elements of a batch after the first find their keys by comparing
 // bytes; this is off when a path names an index.
 //
-// # Noise cancellation and chaos
+// # Chaos
 //
-// Significant implements Diffy's noise cancellation for per-field counters that the caller keeps
-// (primary vs candidate and primary vs a secondary instance of the production model). For sampled
-// generative models (LLMs), the primary-vs-secondary disagreement rate of the same comparison is the
-// noise floor a candidate is judged against. Perturb damages the predictions of an answer for chaos
-// drills.
+// Perturb damages the predictions of an answer for chaos drills (tee's chaos option). It lives here
+// because it reads answers as the comparison does: the same formats, auto detection and prediction
+// keys, from one table.
+//
+// What many outcomes mean (confidence intervals, verdicts against a goal, Diffy's noise
+// cancellation) is package compare/stats.
 package compare

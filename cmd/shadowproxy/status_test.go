@@ -13,7 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/compare/stats"
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
@@ -174,8 +174,8 @@ sinks:
 		verdict     string // "" without promote_when
 		threshold   float64
 	}{
-		{"iris", "iris-v2", 40, compare.VerdictPromote, 0.5},
-		{"iris", "iris-v3", 100, compare.VerdictStop, 0.05},
+		{"iris", "iris-v2", 40, stats.VerdictPromote, 0.5},
+		{"iris", "iris-v3", 100, stats.VerdictStop, 0.05},
 		{"lily", "lily-v2", 50, "", 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -186,7 +186,7 @@ sinks:
 			}
 			rate := float64(tt.disagree) / n
 			wantCI := wilson95(tt.disagree, n)
-			lo, hi := compare.ConfidenceSequence(tt.disagree, n, 0.05)
+			lo, hi := stats.ConfidenceSequence(tt.disagree, n, 0.05)
 			if cs.DisagreementRate != rate || !near(cs.CI95[0], wantCI[0]) || !near(cs.CI95[1], wantCI[1]) {
 				t.Errorf("rate %v ci95 %v, want %v %v", cs.DisagreementRate, cs.CI95, rate, wantCI)
 			}
