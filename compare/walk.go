@@ -566,6 +566,11 @@ func appendTok(dst []byte, tok string, bare bool) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString writes s (then suffix) as a JSON string; invalid UTF-8 becomes U+FFFD.
+//
+// sink's appendString is its twin for records (it also escapes U+2028 and U+2029). One helper
+// would need a package both import, and compare and sink import no sibling (nor a sibling's
+// sub-package), and the top level has no shared internal package; encoding/json would allocate on
+// paths kept free of allocations. The proxy's rare error answers use encoding/json.
 func appendJSONString(dst, s []byte, suffix string) []byte {
 	dst = append(dst, '"')
 	for len(s) > 0 {
