@@ -3,9 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
-	"net/http"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -56,15 +54,7 @@ type candidateStatus struct {
 
 func (p *process) status(t *testing.T) (statusDoc, []byte) {
 	t.Helper()
-	resp, err := http.Get("http://" + p.admin + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := p.admin200(t, "/status")
 	var doc statusDoc
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatalf("/status: %v\n%s", err, body)
