@@ -178,8 +178,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 	if empty, ok := openBoth(p, c, '}'); empty || !ok {
 		return ok
 	}
-	base := len(w.okeys)
-	defer func() { w.okeys = w.okeys[:base] }()
+	base := len(w.okeys) // the top-level keys, kept until restart
 	for {
 		pk, ck, ok := keyPair(p, c)
 		if !ok {
@@ -409,8 +408,7 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			return ok
 		}
 		sib := w.siblings(depth)
-		base := len(w.okeys)
-		defer func() { w.okeys = w.okeys[:base] }()
+		base := len(w.okeys) // this object's keys are w.okeys[base:]; a failure leaves them to restart
 		for k := 0; ; k++ {
 			e := sib.knownKey(p, c, k) // a key an earlier element of the array had, decisions known
 			if e == nil {
@@ -435,6 +433,7 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 				return false
 			}
 			if more, ok := sep(p, c, '}'); !more {
+				w.okeys = w.okeys[:base]
 				return ok
 			}
 		}

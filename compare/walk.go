@@ -140,6 +140,7 @@ func (w *walker) restart() {
 	w.stack = w.stack[:0]
 	clear(w.bad)
 	w.bad = w.bad[:0]
+	w.okeys = w.okeys[:0]
 }
 
 func (w *walker) release() {
