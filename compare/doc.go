@@ -138,15 +138,14 @@
 // point and up to 7 digits, in one word). Where the candidate's bytes are the primary's (keys,
 // strings, equal numbers) they are compared in place, not scanned again. The fast path only ever
 // concludes "agree"; at the first difference, or anything it does not handle (escaped keys, keys
-// in another order, NaN and Infinity tokens, kserve-v2 outputs in another order or without JSON
-// data, error objects, label/text/set rules over differing values), the full comparison runs:
-// fastjson parsers and scratch memory pooled per Comparator, then the walk that records diffs. A
-// differential fuzz test holds the fast path to the full one. An agreeing comparison allocates
-// nothing; a disagreeing one allocates its Diffs. The text rule's edit distance costs O(n*k) for
-// texts of n runes and k = MaxDistance*n; the set rule O(n^2).
-//
-// Measured figures (an agreeing 1 KB answer in about 2 µs on the fast path, several times that
-// on the full one) are in the repository's bench/RESULTS.md, the one place they are kept.
+// in another order, a key written twice in an object, NaN and Infinity tokens, kserve-v2 outputs
+// in another order or without JSON data, error objects, label/text/set rules over differing
+// values), the full comparison runs: fastjson parsers and scratch memory pooled per Comparator,
+// then the walk that records diffs. A differential test, fuzzing bodies and Options (rules, ignore
+// paths, tolerances, formats) alike, holds the fast path to the full one. An agreeing comparison
+// allocates nothing; a disagreeing one allocates its Diffs. The text rule's edit distance costs
+// O(n*k) for texts of n runes and k = MaxDistance*n; the set rule O(n^2). Measured figures are in
+// the repository's bench/RESULTS.md, the one place they are kept.
 //
 // Within an array, the objects' keys are remembered with what the paths decide for them
 // (siblingKeys), so that the elements of a batch after the first find their keys by comparing

@@ -111,10 +111,6 @@ func CheckPath(format, path string) error {
 	return checkPattern(format, path, pat)
 }
 
-// v2OutputKeys are the keys of a kserve-v2 output object, which its normalised view (outputs.NAME,
-// the output's data) does not have.
-var v2OutputKeys = []string{"name", "shape", "datatype", "data", "parameters"}
-
 // checkPattern finds paths that a format's normalised view can never match: kserve-v2 names its
 // outputs (outputs.NAME is the data of the output called NAME), so outputs[N] and
 // outputs.NAME.data name nothing.

@@ -41,6 +41,10 @@ var formatTable = []formatSpec{
 	{name: FormatOpenAI, units: []string{"choices", "data"}, ignored: []string{"id", "created", "usage", "system_fingerprint", "model"}},
 }
 
+// v2OutputKeys are the keys of a kserve-v2 output object, which its normalised view (outputs.NAME,
+// the output's data) does not have (checkPattern); v2 and foutput read them.
+var v2OutputKeys = []string{"name", "shape", "datatype", "data", "parameters"}
+
 // Formats lists the format names New accepts ("" is auto). It is informative: New does not read it.
 var Formats = append([]string{FormatAuto}, names(formatTable)...)
 
