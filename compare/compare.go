@@ -140,9 +140,6 @@ const (
 	FormatOpenAI    = "openai"
 )
 
-// Formats lists the format names New accepts ("" is auto). It is informative: New does not read it.
-var Formats = []string{FormatAuto, FormatJSON, FormatRaw, FormatTFServing, FormatKServeV1, FormatKServeV2, FormatMLflow, FormatOpenAI}
-
 // Modes lists the rule modes New accepts. It is informative: New does not read it.
 var Modes = []string{"exact", "tolerance", "argmax", "label", "topk", "cosine", "text", "set", "ignore"}
 
@@ -196,15 +193,11 @@ type Comparator struct {
 
 // New compiles opts. It returns an error naming the unknown format, the unknown mode or the bad path.
 func New(opts Options) (*Comparator, error) {
-	c := &Comparator{format: opts.Format, tol: opts.Tolerance, maxDiffs: opts.MaxDiffs}
-	if c.format == "" {
-		c.format = FormatAuto
+	format, err := checkFormat(opts.Format)
+	if err != nil {
+		return nil, err
 	}
-	switch c.format {
-	case FormatAuto, FormatJSON, FormatRaw, FormatTFServing, FormatKServeV1, FormatKServeV2, FormatMLflow, FormatOpenAI:
-	default:
-		return nil, fmt.Errorf("%w %q (want one of auto, json, raw, tfserving, kserve-v1, kserve-v2, mlflow, openai)", ErrUnknownFormat, opts.Format)
-	}
+	c := &Comparator{format: format, tol: opts.Tolerance, maxDiffs: opts.MaxDiffs}
 	if err := checkTolerance(opts.Tolerance.Abs, opts.Tolerance.Rel); err != nil {
 		return nil, fmt.Errorf("tolerance: %w", err)
 	}

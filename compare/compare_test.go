@@ -667,30 +667,6 @@ func TestOpenAIStream(t *testing.T) {
 	}
 }
 
-func TestSignificant(t *testing.T) {
-	tests := []struct {
-		name       string
-		cand, nois float64
-		want       bool
-	}{
-		{"no noise, above absolute", 0.01, 0, true},
-		{"below absolute margin", 0.0002, 0, false},
-		{"equal to noise", 0.05, 0.05, false},
-		{"less than noise", 0.01, 0.05, false},
-		{"within relative margin", 0.055, 0.05, false}, // 0.005/0.105 = 4.8%
-		{"beyond relative margin", 0.08, 0.05, true},   // 0.03/0.13 = 23%
-		{"both zero", 0, 0, false},
-		{"NaN", math.NaN(), 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Significant(tt.cand, tt.nois, DefaultRelMargin, DefaultAbsMargin); got != tt.want {
-				t.Errorf("Significant(%v, %v) = %v, want %v", tt.cand, tt.nois, got, tt.want)
-			}
-		})
-	}
-}
-
 func TestPerturb(t *testing.T) {
 	rnd := func() float64 { return 0.3 }
 	tests := []struct {

@@ -138,28 +138,25 @@
 // point and up to 7 digits, in one word). Where the candidate's bytes are the primary's (keys,
 // strings, equal numbers) they are compared in place, not scanned again. The fast path only ever
 // concludes "agree"; at the first difference, or anything it does not handle (escaped keys, keys
-// in another order, NaN and Infinity tokens, kserve-v2 outputs in another order or without JSON
-// data, error objects, label/text/set rules over differing values), the full comparison runs:
-// fastjson parsers and scratch memory pooled per Comparator, then the walk that records diffs. A
-// differential fuzz test holds the fast path to the full one. An agreeing comparison allocates
-// nothing; a disagreeing one allocates its Diffs. The text rule's edit distance costs O(n*k) for
-// texts of n runes and k = MaxDistance*n; the set rule O(n^2).
-//
-// On a shared 2-core AMD EPYC development machine (minimum and typical of repeated runs):
-// BenchmarkCompare1KBKServeV2 (a Triton answer of about 1 KiB, 8 predictions of 10 probabilities
-// under an argmax rule) 1.6-1.7 µs/op; BenchmarkCompare1KBAgree (the same predictions in TF
-// Serving's row layout, 8 objects of 3 keys) 1.9-2.0 µs/op; both 0 allocs/op. About half is
-// reading the 160 numbers. The full path on the same inputs takes 8-9 µs.
+// in another order, a key written twice in an object, NaN and Infinity tokens, kserve-v2 outputs
+// in another order or without JSON data, error objects, label/text/set rules over differing
+// values), the full comparison runs: fastjson parsers and scratch memory pooled per Comparator,
+// then the walk that records diffs. A differential test, fuzzing bodies and Options (rules, ignore
+// paths, tolerances, formats) alike, holds the fast path to the full one. An agreeing comparison
+// allocates nothing; a disagreeing one allocates its Diffs. The text rule's edit distance costs
+// O(n*k) for texts of n runes and k = MaxDistance*n; the set rule O(n^2). Measured figures are in
+// the repository's bench/RESULTS.md, the one place they are kept.
 //
 // Within an array, the objects' keys are remembered with what the paths decide for them
 // (siblingKeys), so that the elements of a batch after the first find their keys by comparing
 // bytes; this is off when a path names an index.
 //
-// # Noise cancellation and chaos
+// # Chaos
 //
-// Significant implements Diffy's noise cancellation for per-field counters that the caller keeps
-// (primary vs candidate and primary vs a secondary instance of the production model). For sampled
-// generative models (LLMs), the primary-vs-secondary disagreement rate of the same comparison is the
-// noise floor a candidate is judged against. Perturb damages the predictions of an answer for chaos
-// drills.
+// Perturb damages the predictions of an answer for chaos drills (tee's chaos option). It lives here
+// because it reads answers as the comparison does: the same formats, auto detection and prediction
+// keys, from one table.
+//
+// What many outcomes mean (confidence intervals, verdicts against a goal, Diffy's noise
+// cancellation) is package compare/stats.
 package compare

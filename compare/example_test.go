@@ -107,16 +107,6 @@ func ExampleRule_topk() {
 	// agree
 }
 
-func ExampleSignificant() {
-	// The candidate differs on 8% of requests in a field where two production instances already
-	// differ on 5% (noise): significant. At 5.5% it would not be.
-	fmt.Println(compare.Significant(0.08, 0.05, compare.DefaultRelMargin, compare.DefaultAbsMargin))
-	fmt.Println(compare.Significant(0.055, 0.05, compare.DefaultRelMargin, compare.DefaultAbsMargin))
-	// Output:
-	// true
-	// false
-}
-
 func ExamplePerturb() {
 	out, changed := compare.Perturb([]byte(`{"predictions":[[0.1,0.9]]}`), "tfserving", compare.PerturbFlip,
 		func() float64 { return 0.5 }, 0)

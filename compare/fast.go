@@ -2,6 +2,7 @@ package compare
 
 import (
 	"bytes"
+	"slices"
 
 	"github.com/valyala/fastjson"
 )
@@ -17,44 +18,14 @@ import (
 // fastMaxDepth keeps the fast path within fastjson's nesting limit, with a margin.
 const fastMaxDepth = fastjson.MaxDepth - 2
 
-var trackedKeys = [...]string{"outputs", "choices", "object", "data", "predictions", "result", "results"}
-
-// formatSpec.unitKeys has a bit per tracked key: a ninth key would not compile here.
-const _ = uint8(1 << (len(trackedKeys) - 1))
-
-func trackedKey(k string) int {
-	for i, t := range trackedKeys {
-		if k == t {
-			return i
-		}
-	}
-	return -1
-}
-
-// autoSpec is the union the fast path uses under auto: every format's prediction keys, and the keys
-// OpenAI, kserve-v2 or tfserving ignore (skipped only when the answer turns out to be of a format
-// ignoring them).
-var autoSpec = formatSpec{
-	units:   []string{"predictions", "outputs", "result", "results", "choices", "data"},
-	ignored: []string{"id", "created", "usage", "system_fingerprint", "model", "model_name", "model_version", "parameters", "model_spec"},
-}
-
-// detection gathers, during the top-level scan under auto, what detect looks at.
+// detection gathers, during the top-level scan under auto, the answer's shape and what the fast
+// path did that only some formats allow.
 type detection struct {
-	seen       [len(trackedKeys)]bool
-	units      [len(trackedKeys)]int
-	choices    bool
-	openaiObj  bool
-	list, data bool
-	predArr    bool
-	predObj    bool
-	outputs    bool // a TF Serving columnar outputs object
-	result     bool
-	modelName  bool
-	outList    bool   // an outputs list: kserve-v2's (see format), or TF Serving's
-	outV2      bool   // the outputs list was compared as kserve-v2's (foutputs)
-	v2         bool   // the first output has a name and a datatype or shape
-	skipped    uint16 // autoSpec.ignored keys skipped because they differed or sat elsewhere
+	shape
+	units   [maxUnitKeys]int       // per unitKeys key, its batch size
+	outV2   bool                   // the outputs list was compared as kserve-v2's (foutputs)
+	skipped uint16                 // autoSpec.ignored keys skipped because they differed or sat elsewhere
+	applied [maxIgnoredKeys]uint64 // per autoSpec.ignored key compared: the rules it applied (compared)
 
 	asked string // the format the comparator asked for (auto, or the one to read)
 }
@@ -68,6 +39,28 @@ func (d *detection) skip(key string) {
 	}
 }
 
+// compared records the rules applied while comparing ignored key, which count only if the answer's
+// format compares the key (appliedIn).
+func (d *detection) compared(key string, applied uint64) {
+	for i, k := range autoSpec.ignored {
+		if k == key {
+			d.applied[i] |= applied
+		}
+	}
+}
+
+// appliedIn returns the rules applied in the ignored keys compared that format compares.
+func (d *detection) appliedIn(format string) uint64 {
+	var out uint64
+	ignored := specs[format].ignored
+	for i, k := range autoSpec.ignored {
+		if d.applied[i] != 0 && !slices.Contains(ignored, k) {
+			out |= d.applied[i]
+		}
+	}
+	return out
+}
+
 // skippedOK reports whether format ignores every key skipped.
 func (d *detection) skippedOK(format string) bool {
 	if d.skipped == 0 {
@@ -75,15 +68,15 @@ func (d *detection) skippedOK(format string) bool {
 	}
 	ignored := specs[format].ignored
 	for i, k := range autoSpec.ignored {
-		if d.skipped&(1<<i) != 0 && !contains(ignored, k) {
+		if d.skipped&(1<<i) != 0 && !slices.Contains(ignored, k) {
 			return false
 		}
 	}
 	return true
 }
 
-// note records top-level key (p positioned at its value); false sends the comparison to the full
-// path (error objects, duplicate keys, escaped object names).
+// note records top-level key (p positioned at its value) in the answer's shape; false sends the
+// comparison to the full path (an error object, an escaped "object" string).
 func (d *detection) note(p *scan, key string) bool {
 	c := p.peek()
 	switch key {
@@ -92,9 +85,9 @@ func (d *detection) note(p *scan, key string) bool {
 	case "model_name":
 		d.modelName = true
 	case "outputs":
-		d.outList, d.outputs = c == '[', c != '['
+		d.outputsList, d.outputsOther = c == '[', c != '['
 	case "choices":
-		d.choices = c == '['
+		d.choicesList = c == '['
 	case "object":
 		if c == '"' {
 			save := p.i
@@ -103,47 +96,26 @@ func (d *detection) note(p *scan, key string) bool {
 			if esc {
 				return false
 			}
-			d.openaiObj = bytes.HasPrefix(v, []byte("chat.completion")) || string(v) == "text_completion"
-			d.list = string(v) == "list"
+			d.noteObject(v)
 		}
 	case "data":
 		d.data = true
 	case "predictions":
-		d.predObj, d.predArr = c == '{', c != '{'
+		d.predictions, d.predObject = true, c == '{'
 	case "result", "results":
-		d.result = d.result || c == '['
-	}
-	if k := trackedKey(key); k >= 0 {
-		if d.seen[k] {
-			return false
-		}
-		d.seen[k] = true
+		d.resultList = d.resultList || c == '['
 	}
 	return true
-}
-
-func (d *detection) format() string {
-	switch {
-	case d.outList && (d.v2 || d.modelName):
-		return FormatKServeV2
-	case d.choices || d.openaiObj || (d.list && d.data):
-		return FormatOpenAI
-	case d.predObj:
-		return FormatMLflow
-	case d.predArr || d.outputs || d.outList || d.result:
-		return FormatTFServing
-	}
-	return FormatJSON
 }
 
 // unitsOf returns the number of predictions format counts from the per-key batch sizes.
 func (d *detection) unitsOf(format string) int {
 	if format == FormatKServeV2 {
-		return max(d.units[trackedKey("outputs")], 1)
+		return max(d.units[unitKey("outputs")], 1)
 	}
 	keys := specs[format].unitKeys
 	n := 0
-	for i := range trackedKeys {
+	for i := range unitKeys {
 		if keys&(1<<i) != 0 {
 			n = max(n, d.units[i])
 		}
@@ -172,7 +144,7 @@ func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok boo
 	default:
 		return "", 0, false
 	}
-	d := detection{asked: format}
+	d := detection{asked: format, shape: shape{object: true}} // froot reads objects only under auto
 	if !w.froot(&p, &c, spec, format, &d) || !p.end() || !c.end() {
 		return "", 0, false
 	}
@@ -180,9 +152,10 @@ func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok boo
 		return format, max(w.nUnits, 1), true
 	}
 	format = d.format()
-	if !d.skippedOK(format) || (d.outList && d.outV2 != (format == FormatKServeV2)) {
+	if !d.skippedOK(format) || (d.outputsList && d.outV2 != (format == FormatKServeV2)) {
 		return "", 0, false // compared under another format's reading
 	}
+	w.applied |= d.appliedIn(format)
 	if format == FormatJSON {
 		return format, 1, true
 	}
@@ -205,6 +178,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 	if empty, ok := openBoth(p, c, '}'); empty || !ok {
 		return ok
 	}
+	base := len(w.okeys) // the top-level keys, kept until restart
 	for {
 		pk, ck, ok := keyPair(p, c)
 		if !ok {
@@ -214,28 +188,36 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 		if key == "error" || string(ck) == "error" {
 			return false // maybe an error object: the full path decides
 		}
+		if !w.firstKey(base, nil, 0, key) {
+			return false
+		}
 		if auto && !d.note(p, key) {
 			return false
 		}
 		switch {
-		case contains(spec.ignored, key) && auto && string(ck) == key:
-			ps, cs := p.i, c.i
-			if !w.fkey(p, c, spec, key, d) {
+		case slices.Contains(spec.ignored, key) && auto && string(ck) == key:
+			// Compared, but the rules it applied count only if the answer's format compares it.
+			ps, cs, applied := p.i, c.i, w.applied
+			w.applied = 0
+			ok := w.fkey(p, c, spec, key, d)
+			d.compared(key, w.applied)
+			w.applied = applied
+			if !ok {
 				p.i, c.i = ps, cs
 				if !p.skip(1) || !c.skip(1) {
 					return false
 				}
 				d.skip(key)
 			}
-		case contains(spec.ignored, key):
+		case slices.Contains(spec.ignored, key):
 			// Ignored keys may differ, or be present on one side only, at the top level.
-			if !p.skip(1) || !contains(spec.ignored, b2s(ck)) || !c.skip(1) {
+			if !p.skip(1) || !slices.Contains(spec.ignored, b2s(ck)) || !c.skip(1) {
 				return false
 			}
 			d.skip(key)
 			d.skip(b2s(ck))
 		case string(ck) != key:
-			if !contains(spec.ignored, b2s(ck)) {
+			if !slices.Contains(spec.ignored, b2s(ck)) {
 				return false
 			}
 			// The candidate has an ignored key here: skip it and compare p's key with the next.
@@ -259,7 +241,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 		// Trailing ignored keys on the candidate side.
 		for pe == '}' && ce == ',' {
 			c.i++
-			if ck, ok = nextKey(c); !ok || !contains(spec.ignored, b2s(ck)) {
+			if ck, ok = nextKey(c); !ok || !slices.Contains(spec.ignored, b2s(ck)) {
 				return false
 			}
 			if !c.skip(1) {
@@ -280,7 +262,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 			// The primary may have trailing ignored keys.
 			p.i++
 			for {
-				if pk, ok = nextKey(p); !ok || !contains(spec.ignored, b2s(pk)) {
+				if pk, ok = nextKey(p); !ok || !slices.Contains(spec.ignored, b2s(pk)) || !w.firstKey(base, nil, 0, b2s(pk)) {
 					return false
 				}
 				if auto && !d.note(p, b2s(pk)) {
@@ -310,7 +292,7 @@ func (w *walker) froot(p, c *scan, spec formatSpec, format string, d *detection)
 // fkey compares the values of top-level key (read on both sides).
 func (w *walker) fkey(p, c *scan, spec formatSpec, key string, d *detection) bool {
 	w.unitDepth = -1
-	if contains(spec.units, key) {
+	if slices.Contains(spec.units, key) {
 		w.unitDepth = 1
 		if p.peek() == '{' {
 			w.unitDepth = 2
@@ -327,7 +309,7 @@ func (w *walker) fkey(p, c *scan, spec formatSpec, key string, d *detection) boo
 	}
 	w.pop()
 	w.unitDepth = -1
-	if k := trackedKey(key); k >= 0 {
+	if k := unitKey(key); k >= 0 {
 		d.units[k] = w.nUnits
 	}
 	w.nUnits = max(saved, w.nUnits)
@@ -426,13 +408,14 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 			return ok
 		}
 		sib := w.siblings(depth)
+		base := len(w.okeys) // this object's keys are w.okeys[base:]; a failure leaves them to restart
 		for k := 0; ; k++ {
 			e := sib.knownKey(p, c, k) // a key an earlier element of the array had, decisions known
 			if e == nil {
 				p.ws()
 				start := p.i
 				pk, ck, ok := keyPair(p, c)
-				if !ok || !bytes.Equal(pk, ck) {
+				if !ok || !bytes.Equal(pk, ck) || !w.firstKey(base, sib.known(), k, b2s(pk)) {
 					return false
 				}
 				e = &siblingKey{tok: p.b[start:p.i], key: b2s(pk)}
@@ -450,6 +433,7 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 				return false
 			}
 			if more, ok := sep(p, c, '}'); !more {
+				w.okeys = w.okeys[:base]
 				return ok
 			}
 		}

@@ -1,6 +1,9 @@
 package compare
 
-import "bytes"
+import (
+	"bytes"
+	"slices"
+)
 
 // The fast path for kserve-v2 (Open Inference Protocol) outputs lists. It handles the common
 // answer, outputs in the same order on both sides, each naming itself before its shape and data,
@@ -50,7 +53,7 @@ func (w *walker) foutputs(p, c *scan, d *detection) bool {
 			return false
 		}
 		if first {
-			d.v2 = looksV2
+			d.v2Output = looksV2
 		}
 		if more, ok := sep(p, c, ']'); !more {
 			return ok
@@ -100,7 +103,7 @@ func (w *walker) foutput(p, c *scan) (looksV2, ok bool) {
 			var ok1, ok2 bool
 			w.dimsP, ok1 = fdims(p, w.dimsP[:0])
 			w.dimsC, ok2 = fdims(c, w.dimsC[:0])
-			if !ok1 || !ok2 || !sameInts(w.dimsP, w.dimsC) {
+			if !ok1 || !ok2 || !slices.Equal(w.dimsP, w.dimsC) {
 				return false, false
 			}
 		case key == "data" && !ignored:

@@ -81,9 +81,13 @@ func (w *walker) frule(r *compiledRule, p, c *scan, depth int) bool {
 		return !r.Ranked && w.fvector(r, p, c, depth)
 	}
 	// label, text, set: identical texts agree (a label mapping may still say otherwise; lists
-	// under label and text count predictions, which the full path does).
+	// under label and text count predictions, which the full path does). Objects are compared
+	// structurally by these modes, the predictions within them counted: so here too.
 	if (r.mode == modeLabel && len(r.Mapping) > 0) || (r.mode != modeSet && p.peek() == '[') {
 		return false
+	}
+	if p.peek() == '{' {
+		return w.fstruct(p, c, depth)
 	}
 	ps, cs := p.i, c.i
 	if !p.skip(depth) || !c.skip(depth) {

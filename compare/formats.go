@@ -3,51 +3,11 @@ package compare
 import (
 	"bytes"
 	"encoding/hex"
+	"slices"
 	"strconv"
 
 	"github.com/valyala/fastjson"
 )
-
-// formatSpec is what a model-server format changes in the structural comparison: which top-level
-// keys hold predictions (one element of their array, or of each column of their object, is one
-// prediction) and which top-level keys are never compared.
-type formatSpec struct {
-	units   []string
-	ignored []string
-
-	unitKeys uint8 // bit i: trackedKeys[i] is in units (set by init, for the fast path)
-}
-
-func init() {
-	for format, spec := range specs {
-		for i, k := range trackedKeys {
-			if contains(spec.units, k) {
-				spec.unitKeys |= 1 << i
-			}
-		}
-		specs[format] = spec
-	}
-}
-
-var specs = map[string]formatSpec{
-	FormatTFServing: {units: []string{"predictions", "outputs", "result", "results"}, ignored: []string{"model_spec"}},
-	FormatKServeV1:  {units: []string{"predictions"}},
-	FormatMLflow:    {units: []string{"predictions"}},
-	FormatOpenAI:    {units: []string{"choices", "data"}, ignored: []string{"id", "created", "usage", "system_fingerprint", "model"}},
-	FormatKServeV2:  {ignored: []string{"id", "model_name", "model_version", "parameters"}},
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// payloadKeys are the keys that make an object with an "error" key an answer rather than an error.
-var payloadKeys = []string{"predictions", "outputs", "result", "results", "choices", "data"}
 
 // isErrorObject reports an error answer with a 2xx status: an object with a non-null "error" and
 // no prediction payload.
@@ -65,46 +25,6 @@ func isErrorObject(v *fastjson.Value) bool {
 		}
 	}
 	return true
-}
-
-// detect guesses the format of a parsed answer.
-func detect(v *fastjson.Value) string {
-	if v.Type() != fastjson.TypeObject {
-		return FormatJSON
-	}
-	if outs := v.Get("outputs"); outs != nil && outs.Type() == fastjson.TypeArray {
-		a, _ := outs.Array()
-		if len(a) > 0 && a[0].Type() == fastjson.TypeObject && a[0].Get("name") != nil &&
-			(a[0].Get("datatype") != nil || a[0].Get("shape") != nil) {
-			return FormatKServeV2
-		}
-		if v.Get("model_name") != nil {
-			return FormatKServeV2
-		}
-	}
-	if ch := v.Get("choices"); ch != nil && ch.Type() == fastjson.TypeArray {
-		return FormatOpenAI
-	}
-	obj := v.GetStringBytes("object")
-	if bytes.HasPrefix(obj, []byte("chat.completion")) || bytes.Equal(obj, []byte("text_completion")) ||
-		(bytes.Equal(obj, []byte("list")) && v.Get("data") != nil) {
-		return FormatOpenAI
-	}
-	if pr := v.Get("predictions"); pr != nil {
-		if pr.Type() == fastjson.TypeObject {
-			return FormatMLflow
-		}
-		return FormatTFServing
-	}
-	if v.Get("outputs") != nil {
-		return FormatTFServing
-	}
-	for _, k := range []string{"result", "results"} {
-		if r := v.Get(k); r != nil && r.Type() == fastjson.TypeArray {
-			return FormatTFServing
-		}
-	}
-	return FormatJSON
 }
 
 // tolerant returns b with bare Infinity tokens (outside strings) rewritten to Inf, which fastjson
@@ -286,11 +206,11 @@ func (w *walker) root(spec formatSpec, format string, pv, cv *fastjson.Value) {
 	co, _ := cv.Object()
 	po.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if contains(spec.ignored, key) || po.Get(key) != v {
+		if slices.Contains(spec.ignored, key) || po.Get(key) != v {
 			return
 		}
 		w.unitDepth = -1
-		if contains(spec.units, key) {
+		if slices.Contains(spec.units, key) {
 			w.unitDepth = 1
 			if v.Type() == fastjson.TypeObject {
 				w.unitDepth = 2 // columns: {"predictions": {"col": [row0, row1]}}
@@ -303,7 +223,7 @@ func (w *walker) root(spec formatSpec, format string, pv, cv *fastjson.Value) {
 	})
 	co.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if contains(spec.ignored, key) || po.Get(key) != nil {
+		if slices.Contains(spec.ignored, key) || po.Get(key) != nil {
 			return
 		}
 		w.push(seg{kind: segKey, key: key})
@@ -328,18 +248,6 @@ func readShape(dst []int, out *fastjson.Value) ([]int, bool) {
 		dst = append(dst, n)
 	}
 	return dst, true
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // tensor returns the normalised view of an output's data: flat data read by shape when it fits,
@@ -436,7 +344,7 @@ func (w *walker) v2(pv, cv *fastjson.Value, ptail, ctail []byte) {
 	cobj, _ := cv.Object()
 	pobj.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if key == "outputs" || contains(spec.ignored, key) || pobj.Get(key) != v {
+		if key == "outputs" || slices.Contains(spec.ignored, key) || pobj.Get(key) != v {
 			return
 		}
 		w.push(seg{kind: segKey, key: key})
@@ -445,7 +353,7 @@ func (w *walker) v2(pv, cv *fastjson.Value, ptail, ctail []byte) {
 	})
 	cobj.Visit(func(k []byte, v *fastjson.Value) {
 		key := b2s(k)
-		if key == "outputs" || contains(spec.ignored, key) || pobj.Get(key) != nil {
+		if key == "outputs" || slices.Contains(spec.ignored, key) || pobj.Get(key) != nil {
 			return
 		}
 		w.push(seg{kind: segKey, key: key})
@@ -501,7 +409,7 @@ func (w *walker) output(pa, ca []*fastjson.Value, p, c *fastjson.Value, ptail, c
 	var okP, okC bool
 	w.dimsP, okP = readShape(w.dimsP[:0], p)
 	w.dimsC, okC = readShape(w.dimsC[:0], c)
-	if okP && okC && !sameInts(w.dimsP, w.dimsC) {
+	if okP && okC && !slices.Equal(w.dimsP, w.dimsC) {
 		w.setShape("output shape differs")
 		w.mismatch(node{v: p.Get("shape")}, node{v: c.Get("shape")}, "shape")
 		return

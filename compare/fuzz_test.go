@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -146,29 +147,56 @@ func FuzzPerturb(f *testing.F) {
 }
 
 // FuzzTritonBinary compares answers whose output data is a Triton binary tensor of any datatype:
-// no panic, and a tensor that decodes marshals to JSON that parses back.
+// a tensor that decodes marshals to JSON that parses back; every Result keeps its invariants; an
+// answer agrees with itself; the outcome does not depend on which side is the primary; bytes that
+// do not decode are compared byte for byte (different bytes disagree); tensors that decode to the
+// same values agree.
 func FuzzTritonBinary(f *testing.F) {
 	f.Add("FP32", int16(1), []byte{0, 0, 128, 63, 0, 0, 0, 64}, []byte{0, 0, 128, 63, 0, 0, 64, 64})
 	f.Add("BYTES", int16(1), []byte{1, 0, 0, 0, 'x'}, []byte{2, 0, 0, 0, 'x'})
 	f.Add("FP16", int16(1), []byte{0x00, 0x7c}, []byte{0x00, 0x7e}) // +Inf, NaN
 	f.Add("UINT64", int16(1), []byte{255, 255, 255, 255, 255, 255, 255, 255}, []byte{0, 0, 0, 0, 0, 0, 0, 128})
 	f.Add("BOOL", int16(2), []byte{0, 1}, []byte{1, 1})
+	f.Add("INT8", int16(2), []byte{1, 2}, []byte{1, 2})
+	f.Add("FP32", int16(1), []byte{0, 0, 128, 63, 0}, []byte{0, 0, 128, 63, 1})
 	c, err := New(Options{Rules: []Rule{{Path: "outputs.o", Mode: "argmax"}}})
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, dt string, rows int16, p, q []byte) {
 		var a fastjson.Arena
-		if v, ok := binaryTensor(&a, []byte(dt), p); ok {
-			var parser fastjson.Parser
-			if _, err := parser.ParseBytes(v.MarshalTo(nil)); err != nil {
-				t.Fatalf("%s %x decodes to %s: %v", dt, p, v.MarshalTo(nil), err)
+		decode := func(data []byte) ([]byte, bool) {
+			v, ok := binaryTensor(&a, []byte(dt), data)
+			if !ok {
+				return nil, false
 			}
+			text := v.MarshalTo(nil)
+			var parser fastjson.Parser
+			if _, err := parser.ParseBytes(text); err != nil {
+				t.Fatalf("%s %x decodes to %s: %v", dt, data, text, err)
+			}
+			return text, true
 		}
+		pt, okp := decode(p)
+		qt, okq := decode(q)
 		mk := func(data []byte) Response {
 			header := fmt.Sprintf(`{"outputs":[{"name":"o","datatype":%q,"shape":[%d,-1],"parameters":{"binary_data_size":%d}}]}`, dt, rows, len(data))
 			return Response{Status: 200, JSONLength: len(header), Body: append([]byte(header), data...)}
 		}
-		c.Compare(mk(p), mk(q))
+		pq, qp := c.Compare(mk(p), mk(q)), c.Compare(mk(q), mk(p))
+		checkResult(t, c, pq)
+		checkResult(t, c, qp)
+		if pq.Outcome != qp.Outcome {
+			t.Fatalf("%s: p vs q %v, q vs p %v\n%s\n%s", dt, pq.Outcome, qp.Outcome, diffs(pq), diffs(qp))
+		}
+		if self := c.Compare(mk(p), mk(p)); self.Outcome != Agree {
+			t.Fatalf("%s %x compared with itself: %v %s\n%s", dt, p, self.Outcome, self.Reason, diffs(self))
+		}
+		switch {
+		case (!okp || !okq) && !bytes.Equal(p, q) && pq.Outcome != Disagree:
+			t.Fatalf("%s: bytes %x and %x (decoded %v, %v) compared byte for byte: %v, want disagree", dt, p, q, okp, okq, pq.Outcome)
+		case okp && okq && bytes.Equal(pt, qt) && pq.Outcome != Agree:
+			t.Fatalf("%s: both decode to %s: %v, want agree\n%s", dt, pt, pq.Outcome, diffs(pq))
+		}
 	})
 }

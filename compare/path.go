@@ -2,6 +2,7 @@ package compare
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -110,10 +111,6 @@ func CheckPath(format, path string) error {
 	return checkPattern(format, path, pat)
 }
 
-// v2OutputKeys are the keys of a kserve-v2 output object, which its normalised view (outputs.NAME,
-// the output's data) does not have.
-var v2OutputKeys = []string{"name", "shape", "datatype", "data", "parameters"}
-
 // checkPattern finds paths that a format's normalised view can never match: kserve-v2 names its
 // outputs (outputs.NAME is the data of the output called NAME), so outputs[N] and
 // outputs.NAME.data name nothing.
@@ -124,7 +121,7 @@ func checkPattern(format, path string, pat pattern) error {
 	if k := pat[1].kind; k == segIndex || k == segAnyIndex {
 		return fmt.Errorf("%w %q: kserve-v2 outputs are named, not numbered: outputs.NAME is the data of the output called NAME (outputs.* is every output)", ErrBadPath, path)
 	}
-	if len(pat) > 2 && pat[2].kind == segKey && contains(v2OutputKeys, pat[2].key) {
+	if len(pat) > 2 && pat[2].kind == segKey && slices.Contains(v2OutputKeys, pat[2].key) {
 		return fmt.Errorf("%w %q: in kserve-v2 answers outputs.NAME is already the data of the output called NAME, with no %q below it", ErrBadPath, path, pat[2].key)
 	}
 	return nil

@@ -57,7 +57,7 @@ func Perturb(body []byte, format string, mode string, rnd func() float64, scale 
 		if v.Type() != fastjson.TypeObject {
 			break
 		}
-		for _, k := range []string{"predictions", "outputs", "result", "results"} {
+		for _, k := range specs[FormatTFServing].units { // the prediction keys of all three
 			if b := v.Get(k); b != nil {
 				if b.Type() == fastjson.TypeArray || b.Type() == fastjson.TypeObject {
 					pt.batch(b)

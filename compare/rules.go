@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -355,7 +356,7 @@ func (w *walker) text(r *compiledRule, p, c node) {
 	b, _ := c.v.StringBytes()
 	w.ra = normText(w.ra[:0], a)
 	w.rb = normText(w.rb[:0], b)
-	if runesEqual(w.ra, w.rb) {
+	if slices.Equal(w.ra, w.rb) {
 		return
 	}
 	if r.MaxDistance > 0 && w.within(w.ra, w.rb, int(r.MaxDistance*float64(max(len(w.ra), len(w.rb))))) {
@@ -368,18 +369,6 @@ func (w *walker) text(r *compiledRule, p, c node) {
 		}
 		w.addDiff(marshalNode(p), marshalNode(c), reason)
 	}
-}
-
-func runesEqual(a, b []rune) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // within reports whether the Levenshtein distance of a and b is at most k, computing only the

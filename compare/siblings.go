@@ -1,5 +1,7 @@
 package compare
 
+import "slices"
+
 // siblingKeys remembers the keys of the objects of one array, with what the path decides for each
 // (ignored, rule), so that the next element's members are found by comparing bytes: the objects of
 // a batch of predictions repeat their keys. It is used only when no path names an index (then the
@@ -65,13 +67,48 @@ func (s *siblingKeys) knownKey(p, c *scan, k int) *siblingKey {
 	return e
 }
 
-// remember records the k-th key of an object.
+// remember records the k-th key of an object. The keys after it are forgotten, so that the keys
+// remembered are always the first keys of one object, in its order: distinct keys (firstKey).
 func (s *siblingKeys) remember(k int, e siblingKey) {
 	switch {
 	case s == nil:
 	case k < len(s.keys):
 		s.keys[k] = e
+		clear(s.keys[k+1:])
+		s.keys = s.keys[:k+1]
 	case k == len(s.keys) && k < siblingKeysMax:
 		s.keys = append(s.keys, e)
 	}
+}
+
+// known returns the keys remembered, nil for s nil.
+func (s *siblingKeys) known() []siblingKey {
+	if s == nil {
+		return nil
+	}
+	return s.keys
+}
+
+// maxObjectKeys bounds the keys of one object the fast path checks for duplicates (a quadratic
+// check); an object with more is left to the full path.
+const maxObjectKeys = 256
+
+// firstKey reports whether key, read at position k of an object whose keys so far are
+// known[:k'] (found as sibling keys, k' <= k) and w.okeys[base:], occurs there for the first time,
+// and adds it to w.okeys. A key written twice is left to the full path, which compares only its
+// first occurrence on each side, as fastjson's Get finds it.
+func (w *walker) firstKey(base int, known []siblingKey, k int, key string) bool {
+	if len(w.okeys)-base >= maxObjectKeys {
+		return false
+	}
+	for _, e := range known[:min(k, len(known))] {
+		if e.key == key {
+			return false
+		}
+	}
+	if slices.Contains(w.okeys[base:], key) {
+		return false
+	}
+	w.okeys = append(w.okeys, key)
+	return true
 }

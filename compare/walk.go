@@ -113,6 +113,7 @@ type walker struct {
 	scratch      []byte
 	kp, kc       []byte
 	sib          []siblingKeys // fast path: per depth, the keys of the objects of an array
+	okeys        []string      // fast path: keys read so far of the objects being compared (firstKey)
 
 	res       Result
 	tol       Tolerance
@@ -139,11 +140,14 @@ func (w *walker) restart() {
 	w.stack = w.stack[:0]
 	clear(w.bad)
 	w.bad = w.bad[:0]
+	w.okeys = w.okeys[:0]
 }
 
 func (w *walker) release() {
 	w.c = nil
 	w.res = Result{}
+	clear(w.okeys[:cap(w.okeys)]) // no references into this comparison's bodies outlive it
+	w.okeys = w.okeys[:0]
 	clear(w.stack)
 	w.stack = w.stack[:0]
 }
@@ -332,19 +336,29 @@ func (w *walker) equal(p, c node) bool {
 	}
 	switch pt {
 	case fastjson.TypeObject:
+		// As structural: the first of a duplicate key wins, on both sides.
 		po, _ := p.v.Object()
 		co, _ := c.v.Object()
-		if po.Len() != co.Len() {
-			return false
-		}
-		eq := true
+		eq, keys := true, 0
 		po.Visit(func(k []byte, pv *fastjson.Value) {
-			if eq {
-				cv := co.Get(b2s(k))
+			if key := b2s(k); eq && po.Get(key) == pv {
+				keys++
+				cv := co.Get(key)
 				eq = cv != nil && w.equal(node{v: pv}, node{v: cv})
 			}
 		})
-		return eq
+		if !eq {
+			return false
+		}
+		if co.Len() != po.Len() || keys != po.Len() { // duplicates on a side: count the keys
+			co.Visit(func(k []byte, cv *fastjson.Value) {
+				if co.Get(b2s(k)) == cv {
+					keys--
+				}
+			})
+			return keys == 0
+		}
+		return true
 	case fastjson.TypeArray:
 		n := p.length()
 		if n != c.length() {
@@ -553,6 +567,11 @@ func appendTok(dst []byte, tok string, bare bool) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString writes s (then suffix) as a JSON string; invalid UTF-8 becomes U+FFFD.
+//
+// sink's appendString is its twin for records (it also escapes U+2028 and U+2029). One helper
+// would need a package both import, and compare and sink import no sibling (nor a sibling's
+// sub-package), and the top level has no shared internal package; encoding/json would allocate on
+// paths kept free of allocations. The proxy's rare error answers use encoding/json.
 func appendJSONString(dst, s []byte, suffix string) []byte {
 	dst = append(dst, '"')
 	for len(s) > 0 {

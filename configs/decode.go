@@ -171,11 +171,9 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, field string) {
 			d.add(k, field, "expected a field name, got %s", describe(k))
 			continue
 		}
-		if first, dup := seen[k.Value]; dup {
-			d.add(k, join(field, k.Value), "given twice (first at line %d)", first.Line)
+		if !d.unique(seen, k, field) {
 			continue
 		}
-		seen[k.Value] = k
 		idx, ok := fields[k.Value]
 		if !ok {
 			msg := fmt.Sprintf("unknown field %q", k.Value)
@@ -189,6 +187,17 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, field string) {
 		}
 		d.decode(val, v.Field(idx), join(field, k.Value))
 	}
+}
+
+// unique records key k of a mapping in seen; it reports false, with an error, when the mapping
+// has given k already.
+func (d *decoder) unique(seen map[string]*yaml.Node, k *yaml.Node, field string) bool {
+	if first, dup := seen[k.Value]; dup {
+		d.add(k, join(field, k.Value), "given twice (first at line %d)", first.Line)
+		return false
+	}
+	seen[k.Value] = k
+	return true
 }
 
 // merge applies the value of a "<<" key: a mapping, an alias of one, or a list of them.
@@ -237,11 +246,9 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, field string) {
 			d.add(k, field, "expected a plain key, got %s", describe(k))
 			continue
 		}
-		if first, dup := seen[k.Value]; dup {
-			d.add(k, join(field, k.Value), "given twice (first at line %d)", first.Line)
+		if !d.unique(seen, k, field) {
 			continue
 		}
-		seen[k.Value] = k
 		e := reflect.New(v.Type().Elem()).Elem()
 		d.decode(val, e, join(field, k.Value))
 		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), e)

@@ -1,50 +1,38 @@
 package configs
 
 import (
+	"bytes"
+	"os"
 	"testing"
 	"time"
 )
 
-// designYAML is the config of DESIGN.md's "Config (contract)" section, verbatim.
-const designYAML = `listen: "0.0.0.0:8080"          # client-facing
-admin: "127.0.0.1:9901"         # /metrics /healthz /readyz /status ; loopback by default
-max_request_body: 16MiB         # larger client bodies get 413
-shutdown_timeout: 15s           # drain window on SIGTERM
-log: {level: info, format: json}
-routes:
-  - name: iris                  # used as the ` + "`" + `route` + "`" + ` label and in records
-    match: {path_prefix: /v1/models/iris, methods: [POST]}   # first matching route wins; host/headers optional
-    primary: {url: "http://127.0.0.1:8501", timeout: 2s}
-    candidates:
-      - name: iris-v2           # used as the ` + "`" + `candidate` + "`" + ` label and in records
-        url: "http://127.0.0.1:8502"
-        sample: 100%            # share of matching requests mirrored to this candidate
-        sticky_key: "header:X-User-Id"   # optional: same key -> same decision, on every replica
-        timeout: 5s
-        concurrency: 64         # in-flight shadow requests to this candidate
-        queue: 1024             # waiting shadows; beyond it they are dropped and counted
-    compare:
-      format: auto              # auto | json | raw | tfserving | kserve-v1 | kserve-v2 | mlflow | openai
-      ignore: ["model_version", "served_at"]      # paths never compared
-      tolerance: {abs: 1.0e-6, rel: 1.0e-4}       # numbers closer than this agree
-      rules:                    # ML-aware rules for chosen paths (see compare)
-        - {path: "predictions[*].scores", mode: argmax}
-    record:
-      disagreements: 100%       # share of disagreements written to the sinks
-      agreements: 1%            # share of agreements written too, for unbiased estimates
-      max_body: 64KiB
-      redact: {headers: [Authorization, Cookie], fields: []}
-sinks:
-  file: {path: ./shadowproxy-records.jsonl, max_bytes: 256MiB, keep: 4}   # the default when no Kafka is configured
-  kafka:
-    brokers: ["127.0.0.1:9092"]
-    topic: shadowproxy.records
-    spool: {dir: ./spool, max_bytes: 1GiB}     # records wait here while Kafka is unreachable
-`
+// designYAML returns the config of docs/design.md's "Config (contract)" section: the yaml block
+// under that heading, read from the document itself so that the test holds the design as written.
+func designYAML(t *testing.T) []byte {
+	t.Helper()
+	doc, err := os.ReadFile("../docs/design.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := bytes.Cut(doc, []byte("\n## Config (contract"))
+	if !ok {
+		t.Fatal(`docs/design.md has no "## Config (contract" section`)
+	}
+	_, block, ok := bytes.Cut(section, []byte("```yaml\n"))
+	if !ok {
+		t.Fatal("docs/design.md: no yaml block in the Config section")
+	}
+	block, _, ok = bytes.Cut(block, []byte("```"))
+	if !ok {
+		t.Fatal("docs/design.md: the Config section's yaml block does not end")
+	}
+	return block
+}
 
 // TestDesignContract loads the documented example and checks the values it spells out.
 func TestDesignContract(t *testing.T) {
-	c, err := Parse("DESIGN.md", []byte(designYAML))
+	c, err := Parse("docs/design.md", designYAML(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func TestExamplesLoad(t *testing.T) {
 	}
 }
 
-// TestShippedExample pins what DESIGN.md promises of the full example.
+// TestShippedExample pins what docs/design.md promises of the full example.
 func TestShippedExample(t *testing.T) {
 	c, err := Load("shadowproxy.yaml")
 	if err != nil {

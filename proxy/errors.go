@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
@@ -40,7 +41,14 @@ func isHeaderTooLarge(err error) bool {
 	return errors.As(err, &sb) || strings.Contains(err.Error(), "small read buffer")
 }
 
-// writeError answers with a short JSON error.
+// errorBody is the JSON of an error answer.
+type errorBody struct {
+	Error     string `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// writeError answers with a short JSON error. Error answers are rare, so encoding/json writes it
+// (invalid UTF-8 in a client's request id becomes \ufffd); '<', '>' and '&' are written as they are.
 func writeError(ctx *fasthttp.RequestCtx, status int, msg string, id []byte) {
 	ctx.Response.Reset()
 	ctx.SetStatusCode(status)
@@ -48,32 +56,7 @@ func writeError(ctx *fasthttp.RequestCtx, status int, msg string, id []byte) {
 	if len(id) > 0 {
 		ctx.Response.Header.SetBytesV(HeaderRequestID, id)
 	}
-	b := ctx.Response.BodyWriter()
-	buf := make([]byte, 0, 64+len(msg)+len(id))
-	buf = append(buf, `{"error":`...)
-	buf = appendJSONString(buf, msg)
-	if len(id) > 0 {
-		buf = append(buf, `,"request_id":`...)
-		buf = appendJSONString(buf, string(id))
-	}
-	buf = append(buf, "}\n"...)
-	_, _ = b.Write(buf)
-}
-
-// appendJSONString appends s as a JSON string (control characters, quotes and backslashes escaped).
-func appendJSONString(dst []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			dst = append(dst, c)
-		}
-	}
-	return append(dst, '"')
+	enc := json.NewEncoder(ctx.Response.BodyWriter())
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(errorBody{Error: msg, RequestID: string(id)}) // one line, as before
 }

@@ -40,6 +40,19 @@ func (h *harness) streamingClient() *fasthttp.HostClient {
 	return &fasthttp.HostClient{Addr: "proxy", Dial: func(string) (net.Conn, error) { return h.ln.Dial() }, StreamResponseBody: true}
 }
 
+// waitConnsClosed waits, for at most 5 s, until the proxy has no client connection open: every
+// exchange on them is over, its stream closed and, when whole, offered (the server counts a
+// connection closed only after its last response, body stream included, is done).
+func waitConnsClosed(t *testing.T, h *harness) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if h.srv.srv.GetOpenConnectionsCount() == 0 {
+			return
+		}
+	}
+	t.Fatalf("%d client connections still open", h.srv.srv.GetOpenConnectionsCount())
+}
+
 // waitOffers polls rec until it holds n offers, for at most 5 s.
 func waitOffers(t *testing.T, rec *recorder, n int) []recorded {
 	t.Helper()
@@ -174,7 +187,7 @@ func TestStreamClientGoesAway(t *testing.T) {
 	}
 	conn.Close()
 	close(gate)
-	time.Sleep(100 * time.Millisecond) // let the proxy finish writing into the closed connection
+	waitConnsClosed(t, h) // the proxy has finished writing into the closed connection
 	if got := rec.all(); len(got) != 0 {
 		t.Errorf("offered %d exchanges of a stream the client did not get whole", len(got))
 	}
@@ -265,9 +278,9 @@ func TestConcurrentStreams(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	offers := waitOffers(t, rec, n/2)
-	time.Sleep(100 * time.Millisecond) // an offer for a stream that was not whole would come now
-	if got := len(rec.all()); got != n/2 {
+	waitConnsClosed(t, h) // every stream is over: each whole one offered, the others not
+	offers := rec.all()
+	if got := len(offers); got != n/2 {
 		t.Errorf("%d offers, want %d", got, n/2)
 	}
 	seen := map[string]bool{}

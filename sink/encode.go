@@ -203,7 +203,8 @@ func appendBase64(dst []byte, b []byte) []byte {
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD, as in encoding/json;
-// '<', '>' and '&' are not escaped, U+2028 and U+2029 are.
+// '<', '>' and '&' are not escaped, U+2028 and U+2029 are. compare's appendJSONString is its twin,
+// for diff values: see there why there are two.
 func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0

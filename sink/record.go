@@ -16,7 +16,7 @@ const (
 	KindCandidateError = "candidate_error"
 )
 
-// Record is one comparison written to the sinks (the JSON contract of DESIGN.md). A Record handed to a
+// Record is one comparison written to the sinks (the JSON contract of docs/design.md). A Record handed to a
 // Sink must not be changed afterwards, and its byte slices must not come from a pool.
 type Record struct {
 	Schema            string    `json:"schema"`

@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/compare/stats"
 )
 
 // minNoiseSamples is how many primary-vs-secondary comparisons noise cancellation waits for before it
@@ -63,7 +64,7 @@ func (t *noiseTable) explains(c *candidate, res compare.Result) bool {
 	for _, d := range res.Diffs {
 		candRate := float64(r.fields[d.Field]) / float64(r.n)
 		noiseRate := float64(t.fields[d.Field]) / float64(t.n)
-		if compare.Significant(candRate, noiseRate, t.opts.Relative, t.opts.Absolute) {
+		if stats.Significant(candRate, noiseRate, t.opts.Relative, t.opts.Absolute) {
 			return false
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/valyala/fasthttp"
 )
 
@@ -75,8 +76,63 @@ func TestSamplerRates(t *testing.T) {
 	}
 }
 
-// TestStickySamplingAcrossInstances checks that two independent samplers (two replicas) decide the same
-// way for the same key, and that the share still matches the rate.
+// TestStickyDecisionsPinned pins sticky decisions to golden values: a replica built from another
+// version of shadowproxy, or on another machine, must decide the same way for the same key, so any
+// change to the hash (xxhash of the key, the seed from the candidate's name, the mix, the threshold)
+// fails here. A change on purpose is a visible behaviour change: it belongs in the changelog.
+func TestStickyDecisionsPinned(t *testing.T) {
+	key, err := ParseStickyKey("header:X-User-Id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Decisions for the keys user-0 ... user-31, '1' for mirrored.
+	for _, tt := range []struct {
+		candidate string
+		rate      float64
+		want      string
+	}{
+		{"iris-v2", 0.01, "00000000000000000000000000000000"},
+		{"iris-v2", 0.3, "10011101001100000000111100100011"},
+		{"iris-v2", 0.5, "10011101001101100000111100101011"},
+		{"iris-v3", 0.01, "00000000000000000000000001000000"},
+		{"iris-v3", 0.3, "01000111000000010001000001000101"},
+		{"iris-v3", 0.5, "01101111101100010111000001000101"},
+	} {
+		s := newSampler(tt.candidate, tt.rate, key)
+		var req fasthttp.Request
+		got := make([]byte, 0, len(tt.want))
+		for i := range len(tt.want) {
+			req.Header.Set("X-User-Id", fmt.Sprintf("user-%d", i))
+			d := byte('0')
+			if s.take(&req) {
+				d = '1'
+			}
+			got = append(got, d)
+		}
+		if string(got) != tt.want {
+			t.Errorf("%s at %v: decisions %s, want %s", tt.candidate, tt.rate, got, tt.want)
+		}
+	}
+	// The 64-bit draws themselves (a decision is draw < rate * 2^64).
+	for _, tt := range []struct {
+		candidate, key string
+		want           uint64
+	}{
+		{"iris-v2", "user-0", 0x21d3f612e0350264},
+		{"iris-v2", "alice", 0xd0e2e33bf9e0d98a},
+		{"iris-v3", "user-1", 0x24ece417ed389b01},
+		{"iris-v3", "alice", 0x1bca98b15e6d925a},
+	} {
+		s := newSampler(tt.candidate, 0.3, key)
+		if got := mix(xxhash.Sum64String(tt.key) ^ s.seed); got != tt.want {
+			t.Errorf("%s, key %q: draw %#x, want %#x", tt.candidate, tt.key, got, tt.want)
+		}
+	}
+}
+
+// TestStickySamplingAcrossInstances checks that two independent samplers (two replicas in one
+// process; TestStickyDecisionsPinned holds replicas of other builds) decide the same way for the
+// same key, and that the share still matches the rate.
 func TestStickySamplingAcrossInstances(t *testing.T) {
 	key, err := ParseStickyKey("header:X-User-Id")
 	if err != nil {
@@ -184,7 +240,8 @@ func FuzzParseStickyKey(f *testing.F) {
 		req.Header.SetCookie("sid", value)
 		k.Extract(&req)
 		s := newSampler("c", 0.5, k)
-		if s.take(&req) != s.take(&req) && len(k.Extract(&req)) > 0 {
+		first, second := s.take(&req), s.take(&req)
+		if first != second && len(k.Extract(&req)) > 0 {
 			t.Fatalf("sticky decision changed for %q", spec)
 		}
 	})

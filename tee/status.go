@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/compare/stats"
 )
 
 // z95 is the standard normal quantile of a two-sided 95% interval.
@@ -37,7 +38,7 @@ type CandidateStatus struct {
 	// LatencyDeltaMS are quantiles of the per-request latency difference, candidate minus primary.
 	LatencyDeltaMS *Quantiles `json:"latency_delta_ms"`
 	// Verdict is present when the candidate has a promote_when goal.
-	Verdict *compare.Decision `json:"verdict,omitempty"`
+	Verdict *stats.Decision `json:"verdict,omitempty"`
 }
 
 // RateStatus is an agree/disagree count with its rate and intervals.
@@ -93,7 +94,7 @@ func (c *candidate) status() CandidateStatus {
 		cs.LatencyDeltaMS = &Quantiles{P50: qs[0] * 1000, P95: qs[1] * 1000, P99: qs[2] * 1000}
 	}
 	if c.promoteBelow > 0 {
-		d := compare.Verdict(disagree, agree+disagree, c.promoteBelow, 0.05)
+		d := stats.Verdict(disagree, agree+disagree, c.promoteBelow, 0.05)
 		cs.Verdict = &d
 	}
 	return cs
@@ -106,8 +107,8 @@ func rate(agree, disagree int64) RateStatus {
 		return r
 	}
 	r.DisagreementRate = float64(disagree) / float64(n)
-	r.CI95[0], r.CI95[1] = compare.Wilson(disagree, n, z95)
-	r.CS95[0], r.CS95[1] = compare.ConfidenceSequence(disagree, n, 0.05)
+	r.CI95[0], r.CI95[1] = stats.Wilson(disagree, n, z95)
+	r.CS95[0], r.CS95[1] = stats.ConfidenceSequence(disagree, n, 0.05)
 	for _, v := range []*float64{&r.CI95[0], &r.CI95[1], &r.CS95[0], &r.CS95[1]} {
 		*v = round6(*v)
 	}

@@ -197,34 +197,64 @@ func TestTeeRecordsTheExchangesFields(t *testing.T) {
 	}
 }
 
+// A stuck candidate with one worker and a queue of two takes exactly three exchanges (one in flight,
+// two queued); every other Offer returns at once, reports false and is counted as a queue_full drop.
+// The offers run while the candidate is still stuck: an Offer that waited for it would never return.
 func TestTeeOfferNeverBlocksAndCountsDrops(t *testing.T) {
 	release := make(chan struct{})
-	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) { <-release })
+	arrived := make(chan struct{}, 1)
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+		<-release
+	})
 	reg := prometheus.NewRegistry()
 	tee := newTestTee(t, reg, Options{
 		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "stuck", URL: url, Concurrency: 1, Queue: 2, Timeout: 10 * time.Second}, Sample: 1}},
 	})
+	defer closeTee(t, tee)
+	defer close(release)
 	const n = 50
-	taken := 0
-	for i := range n {
+	offer := func(i int) bool {
 		req, resp := exchange(itoa(i), `{}`, `{}`)
-		if tee.Offer(offered(req, resp, 0)) {
-			taken++
+		return tee.Offer(offered(req, resp, 0))
+	}
+	if !offer(0) {
+		t.Fatal("the first exchange was not taken by an idle candidate")
+	}
+	select {
+	case <-arrived: // the worker is now stuck in the candidate; the queue is empty
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first exchange never reached the candidate")
+	}
+	taken := make(chan []bool, 1)
+	go func() {
+		got := make([]bool, 0, n-1)
+		for i := 1; i < n; i++ {
+			got = append(got, offer(i))
+		}
+		taken <- got
+	}()
+	var got []bool
+	select {
+	case got = <-taken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Offer blocked on a stuck candidate")
+	}
+	for i, ok := range got {
+		if want := i < 2; ok != want { // the queue's two places, then drops
+			t.Errorf("offer %d: taken %v, want %v", i+1, ok, want)
 		}
 	}
-	// One in flight plus two queued can be taken; the rest are dropped at once.
-	if taken > 3 {
-		t.Errorf("taken = %d, want at most 3", taken)
-	}
 	dropped := testutil.ToFloat64(tee.metrics.shadows.WithLabelValues("iris", "stuck", "dropped"))
-	if int(dropped) != n-taken {
-		t.Errorf("dropped = %v, want %d", dropped, n-taken)
+	if dropped != n-3 {
+		t.Errorf("dropped = %v, want %d", dropped, n-3)
 	}
-	if q := testutil.ToFloat64(tee.metrics.drops.WithLabelValues("iris", "stuck", dropQueueFull)); q != dropped {
-		t.Errorf("queue_full drops = %v, want %v", q, dropped)
+	if q := testutil.ToFloat64(tee.metrics.drops.WithLabelValues("iris", "stuck", dropQueueFull)); q != n-3 {
+		t.Errorf("queue_full drops = %v, want %d", q, n-3)
 	}
-	close(release)
-	closeTee(t, tee)
 }
 
 func TestTeeCandidateFailures(t *testing.T) {

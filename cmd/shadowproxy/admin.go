@@ -11,7 +11,7 @@ import (
 	"github.com/shadowproxy/shadowproxy/tee"
 )
 
-// statusBody is the /status document (DESIGN.md's contract; fields may be added, not renamed).
+// statusBody is the /status document (docs/design.md's contract; fields may be added, not renamed).
 type statusBody struct {
 	Routes []tee.RouteStatus `json:"routes"`
 }

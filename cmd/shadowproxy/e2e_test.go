@@ -145,12 +145,7 @@ func (p *process) stop(t *testing.T) {
 // `shadowproxy_comparisons_total{candidate="c",result="agree",route="r"}`; 0 when absent.
 func (p *process) metric(t *testing.T, sample string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + p.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
+	body := p.admin200(t, "/metrics")
 	for _, line := range strings.Split(string(body), "\n") {
 		if rest, ok := strings.CutPrefix(line, sample+" "); ok {
 			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
@@ -161,6 +156,21 @@ func (p *process) metric(t *testing.T, sample string) float64 {
 		}
 	}
 	return 0
+}
+
+// admin200 returns the body of a GET of path on the admin listener, which must answer 200.
+func (p *process) admin200(t *testing.T, path string) []byte {
+	t.Helper()
+	resp, err := http.Get("http://" + p.admin + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", path, resp.StatusCode, err)
+	}
+	return body
 }
 
 // waitFor polls cond until it holds or 20s pass.

@@ -20,7 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/valyala/fasthttp"
 
-	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/compare/stats"
 	"github.com/shadowproxy/shadowproxy/configs"
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
@@ -213,7 +213,7 @@ scrape_configs:
 		t.Fatalf("only %v comparisons recorded", n["iris-v2"])
 	}
 	for cand := range n {
-		wlo, whi := compare.Wilson(int64(math.Round(d[cand])), int64(math.Round(n[cand])), 1.959963984540054)
+		wlo, whi := stats.Wilson(int64(math.Round(d[cand])), int64(math.Round(n[cand])), 1.959963984540054)
 		if math.Abs(lo[cand]-wlo) > 0.01 || math.Abs(hi[cand]-whi) > 0.01 {
 			t.Errorf("%s: rules give [%v, %v] for %v of %v, Wilson gives [%v, %v]", cand, lo[cand], hi[cand], d[cand], n[cand], wlo, whi)
 		}

@@ -115,3 +115,10 @@ func (a *app) reconfigureSinks(ctx context.Context, c configs.Sinks) error {
 	a.log.Info("sinks reconfigured")
 	return nil
 }
+
+// closeNow closes a sink without waiting for a drain.
+func closeNow(s interface{ Close(context.Context) error }) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return s.Close(ctx)
+}

@@ -1,4 +1,4 @@
-package compare
+package stats
 
 import "math"
 
@@ -84,30 +84,26 @@ func ConfidenceSequence(successes, n int64, alpha float64) (lo, hi float64) {
 	// The mixture is convex in -log p terms with its minimum at the MLE, which is always inside.
 	lo, hi = 0, 1
 	if successes > 0 {
-		a, b := 0.0, mle // a outside (or the edge), b inside
-		for range 60 {
-			m := (a + b) / 2
-			if inside(m) {
-				b = m
-			} else {
-				a = m
-			}
-		}
-		lo = a
+		lo = edge(inside, mle, 0)
 	}
 	if successes < n {
-		a, b := mle, 1.0 // a inside, b outside
-		for range 60 {
-			m := (a + b) / 2
-			if inside(m) {
-				a = m
-			} else {
-				b = m
-			}
-		}
-		hi = b
+		hi = edge(inside, mle, 1)
 	}
 	return lo, hi
+}
+
+// edge bisects between in (inside the interval) and out (outside it, or its edge) 60 times and
+// returns the outer end: the interval's bound on out's side, never inside it.
+func edge(inside func(float64) bool, in, out float64) float64 {
+	for range 60 {
+		m := (in + out) / 2
+		if inside(m) {
+			in = m
+		} else {
+			out = m
+		}
+	}
+	return out
 }
 
 // Verdicts of Verdict.

@@ -1,4 +1,4 @@
-package compare
+package stats
 
 import (
 	"math"
@@ -184,7 +184,7 @@ func BenchmarkVerdict(b *testing.B) {
 // TestPromtoolExpectationsAreWilson keeps the recording rules' promtool test honest: the bounds it
 // expects for 25 of 500 and 0 of 500 must be the ones Wilson computes.
 func TestPromtoolExpectationsAreWilson(t *testing.T) {
-	data, err := os.ReadFile("../configs/prometheus/shadowproxy.rules_test.yml")
+	data, err := os.ReadFile("../../configs/prometheus/shadowproxy.rules_test.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,5 +210,29 @@ func TestPromtoolExpectationsAreWilson(t *testing.T) {
 		if math.Abs(gotLo-lo) > 1e-12 || math.Abs(gotHi-hi) > 1e-12 {
 			t.Errorf("%d/%d: promtool test expects [%v, %v], Wilson gives [%v, %v]", c.s, c.n, gotLo, gotHi, lo, hi)
 		}
+	}
+}
+
+func TestSignificant(t *testing.T) {
+	tests := []struct {
+		name       string
+		cand, nois float64
+		want       bool
+	}{
+		{"no noise, above absolute", 0.01, 0, true},
+		{"below absolute margin", 0.0002, 0, false},
+		{"equal to noise", 0.05, 0.05, false},
+		{"less than noise", 0.01, 0.05, false},
+		{"within relative margin", 0.055, 0.05, false}, // 0.005/0.105 = 4.8%
+		{"beyond relative margin", 0.08, 0.05, true},   // 0.03/0.13 = 23%
+		{"both zero", 0, 0, false},
+		{"NaN", math.NaN(), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Significant(tt.cand, tt.nois, DefaultRelMargin, DefaultAbsMargin); got != tt.want {
+				t.Errorf("Significant(%v, %v) = %v, want %v", tt.cand, tt.nois, got, tt.want)
+			}
+		})
 	}
 }
