@@ -32,7 +32,7 @@
       else if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
       else e.setAttribute(k, String(v));
     }
-    for (const kid of kids.flat()) {
+    for (const kid of kids.flat(Infinity)) {
       if (kid === null || kid === undefined || kid === false) continue;
       e.append(kid instanceof Node ? kid : document.createTextNode(String(kid)));
     }
@@ -71,14 +71,32 @@
     return new Date(t).toLocaleTimeString('en-GB', { hour12: false, hour: '2-digit', minute: '2-digit', second: '2-digit' });
   }
 
-  function compact(v) {
-    return v === undefined ? 'null' : JSON.stringify(v);
+  // Num is a number from a model's answer that a JavaScript number would change (a large integer,
+  // many digits): it keeps the answer's own text.
+  class Num {
+    constructor(src) { this.src = src; }
   }
 
-  async function getJSON(url) {
+  // exact is JSON.parse's reviver that keeps such numbers as Num, where the browser gives the source
+  // text (JSON.parse source text access); elsewhere numbers are plain numbers.
+  function exact(key, v, ctx) {
+    if (typeof v === 'number' && ctx && typeof ctx.source === 'string' && String(v) !== ctx.source) return new Num(ctx.source);
+    return v;
+  }
+
+  // compact writes v as JSON on one line.
+  function compact(v) {
+    if (v === undefined || v === null) return 'null';
+    if (v instanceof Num) return v.src;
+    if (Array.isArray(v)) return '[' + v.map(compact).join(',') + ']';
+    if (typeof v === 'object') return '{' + Object.keys(v).map((k) => JSON.stringify(k) + ':' + compact(v[k])).join(',') + '}';
+    return JSON.stringify(v);
+  }
+
+  async function getJSON(url, keepNumbers) {
     const r = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
     if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
-    return r.json();
+    return keepNumbers ? JSON.parse(await r.text(), exact) : r.json();
   }
 
   // The poll loop.
@@ -90,7 +108,7 @@
       for (const r of status.routes || []) for (const c of r.candidates || []) cands.push([r, c]);
       const lists = await Promise.all(cands.map(([r, c]) =>
         getJSON('api/disagreements?route=' + encodeURIComponent(r.name) + '&candidate=' +
-          encodeURIComponent(c.name) + '&limit=' + LIST_LIMIT).catch(() => null)));
+          encodeURIComponent(c.name) + '&limit=' + LIST_LIMIT, true).catch(() => null)));
       render(status, history, cands, lists);
       live(true, '');
     } catch (e) {
@@ -150,7 +168,7 @@
     b.hidden = false;
     b.replaceChildren(el('strong', { text: 'Chaos injection is on. ' }),
       'Faults are injected into these candidates\u2019 answers on purpose, so their disagreements and errors are partly made up: ',
-      list.map(([r, c, ch], i) => [i ? '; ' : '', el('b', { text: r + ' / ' + c }), ' (' + chaosWhat(ch) + ')']), '.');
+      el('span', null, list.map(([r, c, ch], i) => [i ? '; ' : '', el('b', { text: r + ' / ' + c }), ' (' + chaosWhat(ch) + ')'])), '.');
   }
 
   function chaosWhat(ch) {
@@ -341,8 +359,8 @@
       const row = el('tr', { class: 'rec', tabindex: 0, title: 'click: both answers in full' },
         el('td', { class: 'when' }, clock(d.time)),
         el('td', { class: 'id' }, el('code', { text: d.id || '(no id)', title: d.id || '' }),
-          d.kind !== 'disagreement' ? el('div', null, el('span', { class: 'badge bad', text: d.kind.replace(/_/g, ' ') })) : null,
-          d.chaos ? el('div', null, el('span', { class: 'badge chaos-tag', text: 'chaos: ' + d.chaos })) : null),
+          d.kind !== 'disagreement' ? el('span', { class: 'badge bad', text: d.kind.replace(/_/g, ' ') }) : null,
+          d.chaos ? el('span', { class: 'badge chaos-tag', text: 'chaos: ' + d.chaos }) : null),
         diffs(d));
       const toggle = () => {
         if (open.has(key)) {
@@ -442,7 +460,7 @@
         to.append(i < v.length - 1 ? ',\n' : '\n');
       });
       to.append(pad(depth) + ']');
-    } else if (v !== null && typeof v === 'object') {
+    } else if (v !== null && typeof v === 'object' && !(v instanceof Num)) {
       const keys = Object.keys(v);
       if (keys.length === 0) return to.append('{}');
       to.append('{\n');
@@ -452,6 +470,8 @@
         to.append(i < keys.length - 1 ? ',\n' : '\n');
       });
       to.append(pad(depth) + '}');
+    } else if (v instanceof Num) {
+      to.append(el('span', { class: 'j-number', text: v.src }));
     } else {
       to.append(el('span', { class: 'j-' + (v === null ? 'null' : typeof v), text: JSON.stringify(v) }));
     }
