@@ -108,8 +108,9 @@
       for (const r of status.routes || []) for (const c of r.candidates || []) cands.push([r, c]);
       const lists = await Promise.all(cands.map(([r, c]) =>
         getJSON('api/disagreements?route=' + encodeURIComponent(r.name) + '&candidate=' +
-          encodeURIComponent(c.name) + '&limit=' + LIST_LIMIT, true).catch(() => null)));
+          encodeURIComponent(c.name) + '&limit=' + (wanted === null ? LIST_LIMIT : 0), true).catch(() => null)));
       render(status, history, cands, lists);
+      wanted = null; // opened, or no longer kept
       live(true, '');
     } catch (e) {
       live(false, String(e && e.message ? e.message : e));
@@ -188,9 +189,11 @@
       tiles: el('div', { class: 'tiles' }),
       plot: el('div', { class: 'panel plot' }),
       fields: el('div', { class: 'panel fields' }),
-      list: el('div', { class: 'panel list' }),
+      listBody: el('div'),
+      paused: el('span', { class: 'paused' }),
       listSig: null,
     };
+    card.list = el('div', { class: 'panel list' }, el('h4', null, 'Latest disagreements', card.paused), card.listBody);
     card.root = el('section', { class: 'card' }, card.head, card.tiles,
       el('div', { class: 'row' }, card.plot, card.fields), card.list);
     return card;
@@ -204,10 +207,13 @@
     card.plot.replaceChildren(el('h4', { text: 'Disagreement rate over time' }), plot(points, c.verdict, step));
     card.fields.replaceChildren(el('h4', { text: 'Fields that disagree most' }), topFields(c));
     const recs = list ? list.disagreements || [] : null;
-    const sig = recs ? recs.map((d) => d.id + '|' + d.time).join(',') : 'none';
-    if (sig !== card.listSig) {
+    const sig = recs ? recs.slice(0, LIST_LIMIT).map((d) => d.id + '|' + d.time).join(',') : 'none';
+    // While a disagreement is open the list stands still, so that it does not move under the reader.
+    const reading = card.listBody.querySelector('tr.rec.open') !== null;
+    card.paused.textContent = reading && sig !== card.listSig ? ' · newer ones arrived: close the open one to see them' : '';
+    if (sig !== card.listSig && !reading) {
       card.listSig = sig;
-      card.list.replaceChildren(el('h4', { text: 'Latest disagreements' }), latest(list, recs));
+      card.listBody.replaceChildren(latest(list, recs));
     }
   }
 
@@ -235,7 +241,8 @@
     const n = (cmp.agree || 0) + (cmp.disagree || 0);
     const out = [];
     out.push(tile('Disagreement rate', pct(c.disagreement_rate), 'rate',
-      kv('95% CI', range(c.ci95)), kv('always-valid 95%', range(c.cs95)),
+      el('span', { title: 'Wilson 95% interval: right for one look at a fixed number of comparisons' }, kv('95% CI', range(c.ci95))),
+      el('span', { title: 'always-valid 95% confidence sequence: right however often you look' }, kv('always-valid', range(c.cs95))),
       'of ' + num(n) + ' compared answers'));
     const other = Object.entries(cmp).filter(([k, v]) => k !== 'agree' && k !== 'disagree' && v > 0);
     out.push(tile('Comparisons', num(Object.values(cmp).reduce((a, b) => a + b, 0)), null,
@@ -352,6 +359,8 @@
   function latest(list, recs) {
     if (!list) return el('p', { class: 'empty', text: 'The latest disagreements are not available.' });
     if (recs.length === 0) return el('p', { class: 'empty', text: 'No disagreement yet.' });
+    const at = wanted === null ? -1 : recs.findIndex((d) => d.id === wanted);
+    recs = recs.slice(0, Math.max(LIST_LIMIT, at + 1));
     const body = el('tbody');
     for (const d of recs) {
       const key = list.route + '\0' + list.candidate + '\0' + d.id + '\0' + d.time;
@@ -379,10 +388,7 @@
       };
       row.addEventListener('click', click);
       row.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); click(); } });
-      if (wanted !== null && d.id === wanted) {
-        wanted = null;
-        open.add(key);
-      }
+      if (wanted !== null && d.id === wanted) open.add(key);
       if (open.has(key)) {
         detail.firstChild.append(answers(d));
         row.classList.add('open');
