@@ -1,11 +1,14 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -227,5 +230,61 @@ func TestTheScriptNeverParsesMarkup(t *testing.T) {
 		if strings.Contains(string(b), bad) {
 			t.Errorf("app.js uses %s", bad)
 		}
+	}
+}
+
+// TestPageInABrowser loads the page in Debian's chromium over a /status written by hand: a
+// candidate with ground truth (the truth fields of /status) and chaos, and one with nothing yet.
+func TestPageInABrowser(t *testing.T) {
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("chromium is required in CI")
+		}
+		t.Skip("chromium not installed")
+	}
+	const status = `{"routes":[{"name":"fraud","candidates":[
+	 {"name":"fraud-v3","shadows":{"ok":1000},"comparisons":{"agree":900,"disagree":100,"unparseable":7},
+	  "disagreement_rate":0.1,"ci95":[0.083,0.12],"cs95":[0.07,0.14],"latency_delta_ms":{"p50":-1.5,"p95":2,"p99":3},
+	  "top_fields":[{"field":"score","count":90,"share":0.9}],
+	  "chaos":{"latency_ms":0,"jitter_ms":0,"error_rate":0.05,"flip_rate":0,"perturb_rate":0,"perturb":0},
+	  "truth":{"labeled":400,"primary_accuracy":0.9,"candidate_accuracy":0.925,"accuracy_delta":0.025,
+	   "accuracy_delta_ci95":[-0.004,0.054],"verdict":"keep watching"}},
+	 {"name":"fraud-v4","shadows":{"ok":0},"comparisons":{"agree":0,"disagree":0},
+	  "disagreement_rate":0,"ci95":[0,1],"cs95":[0,1],"latency_delta_ms":null,"top_fields":[]}]}]}`
+	c := New(Options{Status: func() []tee.RouteStatus { return nil }, Step: time.Hour})
+	defer c.Close()
+	mux := http.NewServeMux()
+	c.Register(mux)
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, status)
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--no-first-run", "--user-data-dir="+t.TempDir(), "--virtual-time-budget=3000", "--dump-dom", srv.URL+"/").Output()
+	if err != nil {
+		t.Fatalf("chromium: %v", err)
+	}
+	dom := string(out)
+	for _, want := range []string{
+		`>fraud-v3<`, `>fraud-v4<`, `>10.0%<`,
+		`>Ground truth<`, `>+2.50 pp<`, `>92.5%<`, `>400 labeled · keep watching<`, // truth, when present
+		`5.00% errors`, `>unparseable<`, `>−1.50 ms<`, `>score<`,
+		`No disagreement yet.`, `The plot starts with the first comparisons`, `The latest disagreements are not available.`,
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the page lacks %s", want)
+		}
+	}
+	if n := strings.Count(dom, `>Ground truth<`); n != 1 {
+		t.Errorf("%d ground truth tiles, want one: none for the candidate without truth", n)
+	}
+	if t.Failed() {
+		t.Logf("DOM:\n%s", dom)
 	}
 }
