@@ -232,18 +232,19 @@
       lines.filter((l) => l !== null).map((l) => el('div', { class: 'sub' }, l)));
   }
 
+  // kv is a label and its value; the space after it lets a line of them wrap between pairs.
   function kv(k, v, cls) {
-    return el('span', { class: 'kv ' + (cls || '') }, el('span', { class: 'k', text: k }), ' ', el('span', { class: 'v', text: v }));
+    return [el('span', { class: 'kv ' + (cls || '') }, el('span', { class: 'k', text: k }), ' ', el('span', { class: 'v', text: v })), ' '];
   }
 
   function tiles(c) {
     const cmp = c.comparisons || {};
     const n = (cmp.agree || 0) + (cmp.disagree || 0);
     const out = [];
-    out.push(tile('Disagreement rate', pct(c.disagreement_rate), 'rate',
+    out.push(tile('Disagreement rate', n ? pct(c.disagreement_rate) : '–', 'rate',
       el('span', { title: 'Wilson 95% interval: right for one look at a fixed number of comparisons' }, kv('95% CI', range(c.ci95))),
       el('span', { title: 'always-valid 95% confidence sequence: right however often you look' }, kv('always-valid', range(c.cs95))),
-      'of ' + num(n) + ' compared answers'));
+      n ? 'of ' + num(n) + ' compared answers' : 'no answers compared yet'));
     const other = Object.entries(cmp).filter(([k, v]) => k !== 'agree' && k !== 'disagree' && v > 0);
     out.push(tile('Comparisons', num(Object.values(cmp).reduce((a, b) => a + b, 0)), null,
       [kv('agree', num(cmp.agree), 'good'), kv('disagree', num(cmp.disagree), 'bad')],
@@ -341,6 +342,7 @@
       rest -= x.share;
       return fieldRow(el('code', { text: x.field }), x.count, x.share);
     });
+    rest = Math.round(rest * 1e6) / 1e6;
     if (rest > 0.0005) rows.push(fieldRow(el('span', { class: 'muted', text: 'other fields' }), null, rest));
     return el('table', { class: 'fieldtab' },
       el('thead', null, el('tr', null, el('th', { text: 'field' }), el('th', { class: 'n', text: 'count' }), el('th', { text: 'share of field differences' }))),
