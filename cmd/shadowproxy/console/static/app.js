@@ -312,6 +312,14 @@
       const t = t0 + f * (t1 - t0);
       ticks.push(svg('text', { class: 'axis', x: x(t), y: H - 8, 'text-anchor': f === 0 ? 'start' : f === 1 ? 'end' : 'middle' }, hm(t)));
     }
+    // Each interval's own rate (the disagreements between two points over the comparisons between
+    // them): noisier than the running rate, but it moves as soon as the candidate changes.
+    const steps = [];
+    for (let i = 1; i < pts.length; i++) {
+      const a = pts[i - 1], b = pts[i];
+      const dn = b.agree + b.disagree - a.agree - a.disagree;
+      if (dn > 0) steps.push(svg('circle', { class: 'step', cx: x(Date.parse(b.time)), cy: y((b.disagree - a.disagree) / dn), r: 2 }));
+    }
     const last = pts[pts.length - 1];
     const chart = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, class: 'chart', role: 'img',
       'aria-label': 'disagreement rate over time, now ' + pct(last.disagreement_rate) },
@@ -321,10 +329,12 @@
         svg('path', { class: 'cs', d: band('cs95', 'cs95') }),
         svg('path', { class: 'ci', d: band('ci95', 'ci95') }),
         verdict ? svg('line', { class: 'goal', x1: L, x2: W - R, y1: y(verdict.threshold), y2: y(verdict.threshold) }) : null,
+        steps,
         svg('polyline', { class: 'rate', points: pts.map((p) => xy(p, p.disagreement_rate)).join(' ') }),
         svg('circle', { class: 'now', cx: x(t1), cy: y(last.disagreement_rate), r: 3.5 })));
     const legend = el('div', { class: 'legend' },
       el('span', { class: 'sw rate' }), 'rate since start',
+      el('span', { class: 'sw step' }), 'rate in each ' + (step || 5) + ' s',
       el('span', { class: 'sw ci' }), '95% CI',
       el('span', { class: 'sw cs' }), 'always-valid 95%',
       verdict ? [el('span', { class: 'sw goal' }), 'goal ' + pct(verdict.threshold)] : null);
