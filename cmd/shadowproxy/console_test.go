@@ -129,7 +129,11 @@ func TestE2EConsoleInABrowser(t *testing.T) {
 	var kept struct {
 		Disagreements []struct {
 			ID              string
-			PrimaryResponse struct{ Body struct{ ServedAt json.Number `json:"served_at"` } } `json:"primary_response"`
+			PrimaryResponse struct {
+				Body struct {
+					ServedAt json.Number `json:"served_at"`
+				}
+			} `json:"primary_response"`
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
