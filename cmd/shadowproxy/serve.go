@@ -151,7 +151,11 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		a.listener.Close()
 		return fail(fmt.Errorf("admin listen: %w", err))
 	}
-	a.console = console.New(console.Options{Status: func() []tee.RouteStatus { return a.cur.Load().statuses() }, Recent: a.recent})
+	a.console = console.New(console.Options{
+		Status:              func() []tee.RouteStatus { return a.cur.Load().statuses() },
+		Recent:              a.recent,
+		RemoteDisagreements: cfg.Console.RemoteDisagreements,
+	})
 	a.admin = &http.Server{Handler: a.adminHandler(cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
 	a.serving.Go(func() {
 		if err := a.server.Serve(a.listener); err != nil {

@@ -11,7 +11,9 @@ package console
 import (
 	"embed"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -34,6 +36,11 @@ type Options struct {
 	// Span is how far back the history reaches; older points are dropped. The default is 1h (720
 	// points per candidate at the default step).
 	Span time.Duration
+	// RemoteDisagreements serves /api/disagreements (requests and answers, redacted as in the
+	// records) to clients that are not on loopback too. The default serves them to loopback clients
+	// only (kubectl port-forward and ssh -L arrive on loopback); others get 403, while the page, the
+	// history and /status stay open to whoever reaches the admin listener, as /metrics is.
+	RemoteDisagreements bool
 }
 
 func (o Options) step() time.Duration {
@@ -183,6 +190,11 @@ func (c *Console) serveDisagreements(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	if !c.opts.RemoteDisagreements && !loopback(r.RemoteAddr) {
+		writeJSON(w, http.StatusForbidden, errorBody{"the latest disagreements are served to loopback clients only " +
+			"(kubectl port-forward or ssh -L; console.remote_disagreements: true serves them to every client)"})
+		return
+	}
 	if c.opts.Recent == nil {
 		writeJSON(w, http.StatusNotFound, errorBody{"no disagreements are kept"})
 		return
@@ -196,6 +208,16 @@ func (c *Console) serveDisagreements(w http.ResponseWriter, r *http.Request) {
 		Route: route, Candidate: cand, Size: c.opts.Recent.Size(), MaxBody: c.opts.Recent.MaxBody(),
 		Disagreements: recs,
 	})
+}
+
+// loopback reports whether a request's remote address is a loopback address.
+func loopback(remote string) bool {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }
 
 // writeJSON writes v with encoding/json's HTML escaping (<, > and & as \u003c, \u003e and

@@ -275,7 +275,7 @@ func TestPageInABrowser(t *testing.T) {
 		`>fraud-v3<`, `>fraud-v4<`, `>10.0%<`,
 		`>Ground truth<`, `>+2.50 pp<`, `>92.5%<`, `>400 labeled · keep watching<`, // truth, when present
 		`5.00% errors`, `>unparseable<`, `>−1.50 ms<`, `>score<`,
-		`No disagreement yet.`, `The plot starts with the first comparisons`, `The latest disagreements are not available.`,
+		`No disagreement yet.`, `The plot starts with the first comparisons`, `The latest disagreements are not available: no disagreements are kept.`,
 	} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the page lacks %s", want)
@@ -286,5 +286,42 @@ func TestPageInABrowser(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("DOM:\n%s", dom)
+	}
+}
+
+func TestDisagreementsForLoopbackClientsOnly(t *testing.T) {
+	tests := []struct {
+		remote string
+		open   bool
+		code   int
+	}{
+		{"127.0.0.1:40000", false, http.StatusNotFound}, // served (no such candidate)
+		{"[::1]:40000", false, http.StatusNotFound},
+		{"[::ffff:127.0.0.1]:40000", false, http.StatusNotFound},
+		{"10.1.2.3:40000", false, http.StatusForbidden},
+		{"[2001:db8::1]:40000", false, http.StatusForbidden},
+		{"garbage", false, http.StatusForbidden},
+		{"10.1.2.3:40000", true, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.remote, tt.open), func(t *testing.T) {
+			c := New(Options{Status: func() []tee.RouteStatus { return nil }, Recent: tee.NewRecent(tee.RecentOptions{}), Step: time.Hour, RemoteDisagreements: tt.open})
+			defer c.Close()
+			mux := http.NewServeMux()
+			c.Register(mux)
+			for _, path := range []string{"/api/disagreements?route=iris&candidate=v2", "/", "/api/history"} {
+				req := httptest.NewRequest("GET", path, nil)
+				req.RemoteAddr = tt.remote
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, req)
+				want := tt.code
+				if path != "/api/disagreements?route=iris&candidate=v2" {
+					want = http.StatusOK // the page and the history are open to every client
+				}
+				if rec.Code != want {
+					t.Errorf("GET %s from %s: %d %s, want %d", path, tt.remote, rec.Code, rec.Body, want)
+				}
+			}
+		})
 	}
 }

@@ -95,7 +95,11 @@
 
   async function getJSON(url, keepNumbers) {
     const r = await fetch(url, { cache: 'no-store', headers: { Accept: 'application/json' } });
-    if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
+    if (!r.ok) {
+      let why = 'HTTP ' + r.status;
+      try { why = (await r.json()).error || why; } catch (e) { /* not JSON: keep the status */ }
+      throw new Error(why);
+    }
     return keepNumbers ? JSON.parse(await r.text(), exact) : r.json();
   }
 
@@ -108,7 +112,7 @@
       for (const r of status.routes || []) for (const c of r.candidates || []) cands.push([r, c]);
       const lists = await Promise.all(cands.map(([r, c]) =>
         getJSON('api/disagreements?route=' + encodeURIComponent(r.name) + '&candidate=' +
-          encodeURIComponent(c.name) + '&limit=' + (wanted === null ? LIST_LIMIT : 0), true).catch(() => null)));
+          encodeURIComponent(c.name) + '&limit=' + (wanted === null ? LIST_LIMIT : 0), true).catch((e) => ({ error: e.message }))));
       render(status, history, cands, lists);
       wanted = null; // opened, or no longer kept
       live(true, '');
@@ -206,8 +210,8 @@
     card.tiles.replaceChildren(...tiles(c));
     card.plot.replaceChildren(el('h4', { text: 'Disagreement rate over time' }), plot(points, c.verdict, step));
     card.fields.replaceChildren(el('h4', { text: 'Fields that disagree most' }), topFields(c));
-    const recs = list ? list.disagreements || [] : null;
-    const sig = recs ? recs.slice(0, LIST_LIMIT).map((d) => d.id + '|' + d.time).join(',') : 'none';
+    const recs = list && !list.error ? list.disagreements || [] : null;
+    const sig = recs ? recs.slice(0, LIST_LIMIT).map((d) => d.id + '|' + d.time).join(',') : 'none:' + (list && list.error);
     // While a disagreement is open the list stands still, so that it does not move under the reader.
     const reading = card.listBody.querySelector('tr.rec.open') !== null;
     card.paused.textContent = reading && sig !== card.listSig ? ' · newer ones arrived: close the open one to see them' : '';
@@ -369,7 +373,7 @@
   // answers in full, the differing values marked.
 
   function latest(list, recs) {
-    if (!list) return el('p', { class: 'empty', text: 'The latest disagreements are not available.' });
+    if (!list || list.error) return el('p', { class: 'empty', text: 'The latest disagreements are not available' + (list ? ': ' + list.error : '') + '.' });
     if (recs.length === 0) return el('p', { class: 'empty', text: 'No disagreement yet.' });
     const at = wanted === null ? -1 : recs.findIndex((d) => d.id === wanted);
     recs = recs.slice(0, Math.max(LIST_LIMIT, at + 1));
