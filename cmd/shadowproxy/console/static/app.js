@@ -119,7 +119,7 @@
     } catch (e) {
       live(false, String(e && e.message ? e.message : e));
     }
-    setTimeout(poll, POLL_MS);
+    setTimeout(poll, document.hidden ? 5 * POLL_MS : POLL_MS); // a tab in the background polls less
   }
 
   function live(ok, why) {
