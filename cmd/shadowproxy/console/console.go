@@ -147,7 +147,16 @@ type historyBody struct {
 
 func (c *Console) serveHistory(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	all := c.history.Snapshot(time.Now(), c.opts.Status())
+	var since time.Time
+	if s := q.Get("since"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody{"since must be a time as RFC 3339 writes it"})
+			return
+		}
+		since = t
+	}
+	all := c.history.Snapshot(time.Now(), since, c.opts.Status())
 	body := historyBody{StepSeconds: c.opts.step().Seconds(), SpanSeconds: c.opts.span().Seconds(), Series: make([]Series, 0, len(all))}
 	for _, s := range all {
 		if match(q.Get("route"), s.Route) && match(q.Get("candidate"), s.Candidate) {

@@ -47,7 +47,7 @@ func TestHistoryKeepsSpanAndDropsGoneCandidates(t *testing.T) {
 		h.Add(t0.Add(time.Duration(i)*time.Second), routes(int64(i), 1, cands...))
 	}
 	now := t0.Add(29 * time.Second)
-	got := h.Snapshot(now, routes(100, 1, "v2", "new"))
+	got := h.Snapshot(now, time.Time{}, routes(100, 1, "v2", "new"))
 	if len(got) != 2 || got[0].Candidate != "v2" || got[1].Candidate != "new" {
 		t.Fatalf("series %v, want v2 (with history) then new (live only); old forgotten", got)
 	}
@@ -67,9 +67,14 @@ func TestHistoryKeepsSpanAndDropsGoneCandidates(t *testing.T) {
 		t.Errorf("new candidate: %d points, want the live one", n)
 	}
 	// Read later, points older than the span are left out even before the next sample.
-	later := h.Snapshot(now.Add(5*time.Second), nil)
+	later := h.Snapshot(now.Add(5*time.Second), time.Time{}, nil)
 	if len(later[0].Points) != 6 {
 		t.Errorf("5 s later: %d points, want 6", len(later[0].Points))
+	}
+	// Since a time, only the points after it, and the live one.
+	newer := h.Snapshot(now, t0.Add(27*time.Second), routes(100, 1, "v2"))
+	if pts := newer[0].Points; len(pts) != 3 || pts[0].Agree != 28 || pts[2].Agree != 100 {
+		t.Errorf("since 27 s: %+v, want the points of 28 s and 29 s and the live one", pts)
 	}
 }
 
@@ -87,7 +92,7 @@ func TestHistoryConcurrent(t *testing.T) {
 					h.Add(now, routes(int64(i), 1, "v2", fmt.Sprint("c", w)))
 					continue
 				}
-				for _, s := range h.Snapshot(now, routes(int64(i), 1, "v2")) {
+				for _, s := range h.Snapshot(now, time.Time{}, routes(int64(i), 1, "v2")) {
 					if len(s.Points) > 52 {
 						t.Errorf("%s: %d points, beyond the bound", s.Candidate, len(s.Points))
 						return
@@ -203,6 +208,8 @@ func TestConsoleRoutes(t *testing.T) {
 		{"DELETE", "/api/disagreements?route=iris&candidate=v2", 405, "", ""},
 		{"GET", "/api/history", 200, "application/json", `"candidate":"v2"`},
 		{"GET", "/api/history?candidate=v3", 200, "application/json", `"series":[]`},
+		{"GET", "/api/history?since=2026-12-01T23:00:05.059Z", 200, "application/json", `"candidate":"v2"`},
+		{"GET", "/api/history?since=yesterday", 400, "application/json", "RFC 3339"},
 		{"GET", "/api/disagreements", 400, "application/json", "required"},
 		{"GET", "/api/disagreements?route=iris&candidate=v2&limit=x", 400, "application/json", "limit"},
 		{"GET", "/api/disagreements?route=iris&candidate=v3", 404, "application/json", "no such"},

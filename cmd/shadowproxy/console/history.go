@@ -85,10 +85,10 @@ func (h *History) prune(now time.Time) {
 	h.order = keep
 }
 
-// Snapshot returns every series' points within span of now, oldest first, each followed by a point
-// taken now from live (so the plot reaches the present between two samples); a candidate of live
-// without history yet gets that one point.
-func (h *History) Snapshot(now time.Time, live []tee.RouteStatus) []Series {
+// Snapshot returns every series' points within span of now and after since (all of them when since
+// is zero), oldest first, each followed by a point taken now from live (so the plot reaches the
+// present between two samples); a candidate of live without history yet gets that one point.
+func (h *History) Snapshot(now, since time.Time, live []tee.RouteStatus) []Series {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	current := make(map[seriesKey]Point)
@@ -108,7 +108,7 @@ func (h *History) Snapshot(now time.Time, live []tee.RouteStatus) []Series {
 		pts := make([]Point, 0, s.n+1)
 		for i := s.n; i > 0; i-- {
 			p := s.buf[(s.next-i+len(s.buf))%len(s.buf)]
-			if now.Sub(p.Time) <= h.span {
+			if now.Sub(p.Time) <= h.span && p.Time.After(since) {
 				pts = append(pts, p)
 			}
 		}

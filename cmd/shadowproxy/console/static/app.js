@@ -9,6 +9,8 @@
   const SVG = 'http://www.w3.org/2000/svg';
 
   const cards = new Map(); // route + '\0' + candidate -> card
+  const sampled = new Map(); // route + '\0' + candidate -> the history's points so far, oldest first
+  let since = ''; // the newest sampled point's time: /api/history is asked for what came after
   const open = new Set(); // keys of the disagreements whose answers are shown
   let clipIds = 0;
   // #open=ID in the address opens that disagreement once it is listed (a link to one disagreement).
@@ -107,7 +109,8 @@
 
   async function poll() {
     try {
-      const [status, history] = await Promise.all([getJSON('status'), getJSON('api/history')]);
+      const [status, history] = await Promise.all([getJSON('status'),
+        getJSON('api/history' + (since ? '?since=' + encodeURIComponent(since) : ''))]);
       const cands = [];
       for (const r of status.routes || []) for (const c of r.candidates || []) cands.push([r, c]);
       const lists = await Promise.all(cands.map(([r, c]) =>
@@ -128,10 +131,35 @@
     l.textContent = ok ? 'live · updated ' + hm(Date.now()) : 'disconnected: ' + why;
   }
 
+  // merge adds the history's new points to those kept (the last point of each series is the live
+  // one, taken at the request) and returns each series' points to plot.
+  function merge(history) {
+    const out = new Map();
+    const span = (history.span_seconds || 3600) * 1000;
+    let newest = since;
+    for (const s of history.series || []) {
+      const key = s.route + '\0' + s.candidate;
+      const pts = s.points || [];
+      let kept = sampled.get(key) || [];
+      for (const p of pts.slice(0, -1)) {
+        const last = kept[kept.length - 1];
+        if (last && p.agree + p.disagree < last.agree + last.disagree) kept = []; // counts restarted
+        if (!last || Date.parse(p.time) > Date.parse(last.time)) kept.push(p);
+        if (!newest || Date.parse(p.time) > Date.parse(newest)) newest = p.time;
+      }
+      const live = pts[pts.length - 1];
+      if (live) kept = kept.filter((p) => Date.parse(live.time) - Date.parse(p.time) <= span);
+      sampled.set(key, kept);
+      out.set(key, live ? kept.concat([live]) : kept);
+    }
+    for (const k of sampled.keys()) if (!out.has(k)) sampled.delete(k);
+    since = newest;
+    return out;
+  }
+
   function render(status, history, cands, lists) {
     const main = document.getElementById('routes');
-    const series = new Map();
-    for (const s of history.series || []) series.set(s.route + '\0' + s.candidate, s.points || []);
+    const series = merge(history);
     if (cands.length === 0) {
       main.replaceChildren(el('p', { class: 'empty', text: 'No route has a candidate: nothing is mirrored.' }));
       cards.clear();
