@@ -60,7 +60,7 @@ func TestHistoryKeepsSpanAndDropsGoneCandidates(t *testing.T) {
 			t.Errorf("point %d: %v agree %d, want %v agree %d", i, p.Time, p.Agree, want, 19+i)
 		}
 	}
-	if live := pts[11]; !live.Time.Equal(now) || live.Agree != 100 {
+	if live := pts[11]; !live.Time.Equal(now) || live.Agree != 100 || !live.Live || pts[10].Live {
 		t.Errorf("live point %+v", live)
 	}
 	if n := len(got[1].Points); n != 1 {

@@ -16,6 +16,8 @@ type Point struct {
 	DisagreementRate float64    `json:"disagreement_rate"`
 	CI95             [2]float64 `json:"ci95"`
 	CS95             [2]float64 `json:"cs95"`
+	// Live marks the point taken at the request rather than by the sampler.
+	Live bool `json:"live,omitempty"`
 }
 
 // Series is one candidate's points, oldest first.
@@ -96,7 +98,9 @@ func (h *History) Snapshot(now, since time.Time, live []tee.RouteStatus) []Serie
 	for _, r := range live {
 		for _, c := range r.Candidates {
 			k := seriesKey{r.Name, c.Name}
-			current[k] = point(now, c)
+			p := point(now, c)
+			p.Live = true
+			current[k] = p
 			if _, ok := h.series[k]; !ok {
 				fresh = append(fresh, k)
 			}

@@ -131,8 +131,8 @@
     l.textContent = ok ? 'live · updated ' + hm(Date.now()) : 'disconnected: ' + why;
   }
 
-  // merge adds the history's new points to those kept (the last point of each series is the live
-  // one, taken at the request) and returns each series' points to plot.
+  // merge adds the history's new points to those kept (live marks the point taken at the request,
+  // which is not kept) and returns each series' points to plot.
   function merge(history) {
     const out = new Map();
     const span = (history.span_seconds || 3600) * 1000;
@@ -141,13 +141,16 @@
       const key = s.route + '\0' + s.candidate;
       const pts = s.points || [];
       let kept = sampled.get(key) || [];
-      for (const p of pts.slice(0, -1)) {
-        const last = kept[kept.length - 1];
-        if (last && p.agree + p.disagree < last.agree + last.disagree) kept = []; // counts restarted
+      for (const p of pts.filter((x) => !x.live)) {
+        let last = kept[kept.length - 1];
+        if (last && p.agree + p.disagree < last.agree + last.disagree) { // counts restarted
+          kept = [];
+          last = undefined;
+        }
         if (!last || Date.parse(p.time) > Date.parse(last.time)) kept.push(p);
         if (!newest || Date.parse(p.time) > Date.parse(newest)) newest = p.time;
       }
-      const live = pts[pts.length - 1];
+      const live = pts.find((x) => x.live);
       if (live) kept = kept.filter((p) => Date.parse(live.time) - Date.parse(p.time) <= span);
       sampled.set(key, kept);
       out.set(key, live ? kept.concat([live]) : kept);
