@@ -165,6 +165,7 @@
     const series = merge(history);
     if (cands.length === 0) {
       main.replaceChildren(el('p', { class: 'empty', text: 'No route has a candidate: nothing is mirrored.' }));
+      main.dataset.layout = '';
       cards.clear();
       chaosBanner([]);
       return;
@@ -190,7 +191,13 @@
       if (c.chaos) chaos.push([r.name, c.name, c.chaos]);
     });
     for (const k of cards.keys()) if (!seen.has(k)) cards.delete(k);
-    main.replaceChildren(...sections);
+    // The cards are put in place only when the set of candidates changed: moving them would take
+    // the keyboard focus away from the row a reader is on.
+    const layout = JSON.stringify([...seen]);
+    if (layout !== main.dataset.layout) {
+      main.replaceChildren(...sections);
+      main.dataset.layout = layout;
+    }
     chaosBanner(chaos);
   }
 
