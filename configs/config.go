@@ -13,6 +13,8 @@ type Config struct {
 	Admin string `yaml:"admin"`
 	// Pprof exposes /debug/pprof/ on the admin listener. Default off.
 	Pprof bool `yaml:"pprof"`
+	// Console is the web page on the admin listener (GET /).
+	Console Console `yaml:"console"`
 	// MaxRequestBody caps client bodies; larger ones get 413. Default: proxy.Options.MaxRequestBody.
 	MaxRequestBody ByteSize `yaml:"max_request_body"`
 	// MaxHeaderBytes caps the request line and headers; larger ones get 431. Default:
@@ -32,6 +34,13 @@ type Config struct {
 	// Routes are matched in order; the first match wins. At least one is required.
 	Routes []Route `yaml:"routes"`
 	Sinks  Sinks   `yaml:"sinks"`
+}
+
+// Console configures the admin listener's web page.
+type Console struct {
+	// RemoteDisagreements serves the latest disagreements (requests and answers, redacted) to
+	// clients that are not on loopback too. Default false: loopback clients only.
+	RemoteDisagreements bool `yaml:"remote_disagreements"`
 }
 
 // Reload configures the file watch.

@@ -37,6 +37,7 @@ type shared struct {
 	sink    sink.Sink
 	metrics *Metrics
 	stats   *Stats
+	recent  *Recent
 	noise   *noiseTable
 	rules   *ruleUse
 	log     *zap.Logger
@@ -56,6 +57,7 @@ type candidate struct {
 	client       *fasthttp.HostClient
 	stats        *candidateStats
 	fields       *fieldSeries
+	recent       *ring // the latest disagreements, for the console
 
 	// queue holds at most Queue jobs; offer drops (reason queue_full) when it is full.
 	queue   chan *job
@@ -115,6 +117,7 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 	c.dropBody = m.drops.WithLabelValues(sh.route, o.Name, dropBodyTooLarge)
 	c.dropShutdown = m.drops.WithLabelValues(sh.route, o.Name, dropShutdown)
 	if r == roleCandidate {
+		c.recent = sh.recent.ring(sh.route, o.Name)
 		for i := range c.results {
 			c.results[i] = m.comparisons.WithLabelValues(sh.route, o.Name, compare.Outcome(i).String())
 		}

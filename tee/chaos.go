@@ -28,6 +28,27 @@ type Chaos struct {
 	Format string
 }
 
+// ChaosStatus is a candidate's chaos settings in /status.
+type ChaosStatus struct {
+	LatencyMS   float64 `json:"latency_ms"`
+	JitterMS    float64 `json:"jitter_ms"`
+	ErrorRate   float64 `json:"error_rate"`
+	FlipRate    float64 `json:"flip_rate"`
+	PerturbRate float64 `json:"perturb_rate"`
+	Perturb     float64 `json:"perturb"`
+}
+
+// status is nil when c injects nothing.
+func (c Chaos) status() *ChaosStatus {
+	if !c.enabled() {
+		return nil
+	}
+	return &ChaosStatus{
+		LatencyMS: ms(c.Latency), JitterMS: ms(c.Jitter),
+		ErrorRate: c.ErrorRate, FlipRate: c.FlipRate, PerturbRate: c.PerturbRate, Perturb: c.Perturb,
+	}
+}
+
 func (c Chaos) enabled() bool {
 	return c.Latency > 0 || c.Jitter > 0 || c.ErrorRate > 0 || c.FlipRate > 0 || c.PerturbRate > 0
 }

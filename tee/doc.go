@@ -7,7 +7,8 @@
 // the shadow and counts it; Offer never waits. A fixed pool of workers per candidate sends jobs with a
 // dedicated fasthttp.HostClient and its own timeout, compares the answers with a compare.Comparator,
 // updates the statistics shown on /status and writes records for disagreements, candidate errors and a
-// sample of agreements, each with weight 1/share.
+// sample of agreements, each with weight 1/share. A Recent, when given, keeps each candidate's latest
+// disagreements (those records, bodies cut short) in a bounded ring for the console.
 //
 // Shadow requests carry no credentials (CredentialHeaders: Authorization, Cookie, API keys and
 // tokens) unless Options.KeepHeaders names them; records redact them, and the credential query

@@ -1,8 +1,10 @@
 package tee
 
 import (
+	"cmp"
 	"container/heap"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +32,7 @@ const (
 // (fieldSeries.mu guards it).
 type fieldLabels struct {
 	max     int
+	total   int64 // field disagreements counted, every field
 	counts  fieldCounts
 	labeled map[string]struct{}
 }
@@ -46,6 +49,7 @@ func newFieldLabels(n int) fieldLabels {
 // label counts a disagreement of field and returns the label to count it under. When field takes
 // the place of a less frequent labeled field, displaced names that field.
 func (f *fieldLabels) label(field string) (label, displaced string) {
+	f.total++
 	n := f.counts.inc(field)
 	if _, ok := f.labeled[field]; ok {
 		return field, ""
@@ -91,6 +95,33 @@ func (f *fieldSeries) count(field string) {
 		f.vec.DeleteLabelValues(f.route, f.candidate, displaced)
 	}
 	f.vec.WithLabelValues(f.route, f.candidate, label).Inc()
+}
+
+// FieldStatus is one of the fields that disagree most: one of the labeled fields of
+// shadowproxy_field_disagreements_total.
+type FieldStatus struct {
+	Field string `json:"field"`
+	// Count is how often the field disagreed since start: a lower bound, exact while fewer distinct
+	// fields than the summary holds have disagreed.
+	Count int64 `json:"count"`
+	// Share is Count over every field disagreement counted (the labeled fields and other).
+	Share float64 `json:"share"`
+}
+
+// top returns the labeled fields, most counted first.
+func (fs *fieldSeries) top() []FieldStatus {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	f := &fs.labels
+	out := make([]FieldStatus, 0, len(f.labeled))
+	for l := range f.labeled {
+		n := f.counts.guaranteed(l)
+		out = append(out, FieldStatus{Field: l, Count: n, Share: round6(float64(n) / float64(max(f.total, 1)))})
+	}
+	slices.SortFunc(out, func(a, b FieldStatus) int {
+		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Field, b.Field))
+	})
+	return out
 }
 
 // fieldCounts is a Space-Saving summary (Metwally, Agrawal and El Abbadi, "Efficient computation of

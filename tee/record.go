@@ -12,12 +12,9 @@ import (
 	"github.com/shadowproxy/shadowproxy/sink"
 )
 
-// maybeRecord writes a record for the comparison at the configured share. resp is nil when the
-// candidate did not answer (err says why).
+// maybeRecord writes a record for the comparison at the configured share, and keeps disagreements
+// in the console's ring. resp is nil when the candidate did not answer (err says why).
 func (c *candidate) maybeRecord(j *job, resp *fasthttp.Response, err error, res compare.Result, lat time.Duration, injected string) {
-	if c.sink == nil {
-		return
-	}
 	var kind string
 	var share float64
 	switch res.Outcome {
@@ -30,17 +27,29 @@ func (c *candidate) maybeRecord(j *job, resp *fasthttp.Response, err error, res 
 	default:
 		return // a primary error says nothing about the candidate
 	}
-	if !chance(share) {
+	write := c.sink != nil && chance(share)
+	keep := kind != sink.KindAgreement && c.recent.wants(write, time.Now())
+	if !write && !keep {
 		return
 	}
-	weight := 1 / share
+	var weight float64
+	if share > 0 {
+		weight = 1 / share
+	}
+	rec := c.buildRecord(j, resp, err, res, lat, kind, weight, injected)
+	if keep {
+		c.recent.add(rec)
+	}
+	if !write {
+		return
+	}
 	switch kind {
 	case sink.KindAgreement:
 		c.stats.addRecorded(false, weight)
 	case sink.KindDisagreement:
 		c.stats.addRecorded(true, weight)
 	}
-	c.sink.Write(c.buildRecord(j, resp, err, res, lat, kind, weight, injected))
+	c.sink.Write(rec)
 }
 
 // buildRecord copies everything it keeps out of pooled memory: the sink may hold the record long after

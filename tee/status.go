@@ -39,6 +39,11 @@ type CandidateStatus struct {
 	LatencyDeltaMS *Quantiles `json:"latency_delta_ms"`
 	// Verdict is present when the candidate has a promote_when goal.
 	Verdict *stats.Decision `json:"verdict,omitempty"`
+	// TopFields are the fields that disagree most (the labeled fields of
+	// shadowproxy_field_disagreements_total), most frequent first.
+	TopFields []FieldStatus `json:"top_fields"`
+	// Chaos is present while chaos injection is on for the candidate.
+	Chaos *ChaosStatus `json:"chaos,omitempty"`
 }
 
 // RateStatus is an agree/disagree count with its rate and intervals.
@@ -97,6 +102,8 @@ func (c *candidate) status() CandidateStatus {
 		d := stats.Verdict(disagree, agree+disagree, c.promoteBelow, 0.05)
 		cs.Verdict = &d
 	}
+	cs.TopFields = c.fields.top()
+	cs.Chaos = c.chaos.status()
 	return cs
 }
 

@@ -59,6 +59,9 @@ type Options struct {
 	// Stats, the counts behind Status, are shared by every Tee of the process so that they survive
 	// reloads. The default is private to the Tee.
 	Stats *Stats
+	// Recent keeps the latest disagreements for the console; shared by every Tee of the process. Nil
+	// keeps none.
+	Recent *Recent
 	// Logger. The default discards logs.
 	Logger *zap.Logger
 	// FieldLabels caps distinct field label values per candidate. The default is 20.
@@ -262,6 +265,7 @@ func New(opts Options) (*Tee, error) {
 		sink:    opts.Sink,
 		metrics: opts.Metrics,
 		stats:   opts.Stats,
+		recent:  opts.Recent,
 		rules:   newRuleUse(opts.Comparator),
 		log:     opts.Logger,
 	}

@@ -16,9 +16,11 @@ type statusBody struct {
 	Routes []tee.RouteStatus `json:"routes"`
 }
 
-// adminHandler serves /metrics, /healthz, /readyz, /status and, when enabled, /debug/pprof/.
+// adminHandler serves the console (GET /, see package console), /metrics, /healthz, /readyz, /status
+// and, when enabled, /debug/pprof/.
 func (a *app) adminHandler(withPprof bool) http.Handler {
 	mux := http.NewServeMux()
+	a.console.Register(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{
 		ErrorLog:          zap.NewStdLog(a.log),
 		EnableOpenMetrics: false,

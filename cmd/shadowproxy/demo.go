@@ -70,6 +70,7 @@ func demo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stdout, "shadowproxy demo: open the console, http://%s/, in a browser\n", adminAddr)
 	fmt.Fprintf(stdout, `shadowproxy demo
   primary model    %s   (iris classifier v1)
   candidate model  %s   (v2: disagrees on %.1f%% of the requests, %s slower)

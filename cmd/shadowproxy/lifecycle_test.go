@@ -208,6 +208,9 @@ func TestDemoCommand(t *testing.T) {
 			t.Errorf("demo output lacks %q:\n%s", want, s)
 		}
 	}
+	if !regexp.MustCompile(`^shadowproxy demo: open the console, http://127\.0\.0\.1:\d+/, in a browser\n`).MatchString(s) {
+		t.Errorf("the demo's first line is not the console's URL:\n%s", s)
+	}
 	if n := len(readRecords(t, records)); n == 0 {
 		t.Errorf("the demo wrote no records")
 	}

@@ -34,6 +34,7 @@ func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 			return nil, nil, fmt.Errorf("route %s: %w", rc.Name, err)
 		}
 		opts.Stats = a.stats
+		opts.Recent = a.recent
 		var m proxy.Mirror
 		if len(rc.Candidates) > 0 {
 			t, err := tee.New(opts)

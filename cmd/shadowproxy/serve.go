@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.uber.org/zap"
 
+	"github.com/shadowproxy/shadowproxy/cmd/shadowproxy/console"
 	"github.com/shadowproxy/shadowproxy/configs"
 	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/sink"
@@ -83,6 +84,8 @@ type app struct {
 	sinks    *sink.Swap     // what every pipeline writes to; a reload replaces what is behind it
 	sinksCfg configs.Sinks  // the config of the sinks behind sinks, guarded by reloadMu
 	watch    *watcher
+	recent   *tee.Recent      // the latest disagreements, shared by every pipeline
+	console  *console.Console // GET / on the admin listener
 }
 
 // metrics are created once per process; pipelines rebuilt by reloads share them.
@@ -114,6 +117,7 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		},
 		stats:  tee.NewStats(),
 		failed: make(chan error, 2),
+		recent: tee.NewRecent(tee.RecentOptions{}),
 	}
 	reg.MustRegister(a.metrics.reloads)
 	for _, r := range []string{"ok", "error"} {
@@ -147,6 +151,11 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		a.listener.Close()
 		return fail(fmt.Errorf("admin listen: %w", err))
 	}
+	a.console = console.New(console.Options{
+		Status:              func() []tee.RouteStatus { return a.cur.Load().statuses() },
+		Recent:              a.recent,
+		RemoteDisagreements: cfg.Console.RemoteDisagreements,
+	})
 	a.admin = &http.Server{Handler: a.adminHandler(cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
 	a.serving.Go(func() {
 		if err := a.server.Serve(a.listener); err != nil {
@@ -253,6 +262,7 @@ func (a *app) shutdown() error {
 	defer acancel()
 	_ = a.admin.Shutdown(actx)
 	a.serving.Wait() // both Serve calls return once their listeners are closed
+	a.console.Close()
 	if err := errors.Join(errs...); err != nil {
 		// What was cut short is counted (abandoned shadows, dropped records); the exit is still clean.
 		a.log.Warn("shutdown deadline reached", zap.Error(err))
