@@ -1,7 +1,14 @@
 package proxy
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -210,4 +217,67 @@ func TestNewHostClientDefaults(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+}
+
+// TestTLSUpstreamChecksAndReuses: over TLS the check runs under the TLS layer, after the handshake:
+// a quiet connection is reused (a session ticket is no stray byte), a stray answer is never read as
+// the next client's.
+func TestTLSUpstreamChecksAndReuses(t *testing.T) {
+	cert, pool := selfSignedTLS(t)
+	for _, tt := range []struct {
+		name      string
+		stray     time.Duration
+		wantConns int64
+	}{
+		{"quiet", 0, 1},
+		{"stray", 300 * time.Millisecond, 4},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var conns atomic.Int64
+			url := proxytest.StrayServerTLS(t, tt.stray, cert, &conns)
+			h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, IdleTimeout: time.Minute, TLS: &tls.Config{RootCAs: pool}}}}})
+			for i := range 4 {
+				id := fmt.Sprintf("client-%d", i)
+				resp := h.do(t, "POST", "/p", map[string]string{HeaderRequestID: id, "Connection": "close"}, "{}")
+				if resp.StatusCode() != 200 || string(resp.Body()) != id {
+					t.Errorf("client %d got %d %q, want 200 %q", i, resp.StatusCode(), resp.Body(), id)
+				}
+				time.Sleep(tt.stray + 100*time.Millisecond)
+			}
+			if got := conns.Load(); got != tt.wantConns {
+				t.Errorf("%d connections to the primary, want %d", got, tt.wantConns)
+			}
+		})
+	}
+}
+
+// selfSignedTLS makes a certificate for 127.0.0.1 and a pool that trusts it.
+func selfSignedTLS(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "shadowproxy test model"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
