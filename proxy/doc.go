@@ -25,6 +25,12 @@
 // reached or resets the connection, 503 when every connection to it is busy for the whole timeout, and
 // 504 when it does not answer within its timeout.
 //
+// Connections to upstreams come from NewHostClient (package tee uses it for candidates too): each
+// pooled connection is checked before it carries another request (a connection on which the server
+// sent something unsolicited, or that it closed, is closed and the request sent on another one),
+// idle connections are closed after Upstream.IdleTimeout, and ClassifyError is the one reading of
+// what a failed round trip means.
+//
 // SetRoutes swaps the route table atomically, for config reloads: requests already routed finish on the
 // old table, and the replaced primaries' idle connections close a minute later. Shutdown stops
 // accepting, answers the requests in flight with Connection: close, waits for them, and closes every
