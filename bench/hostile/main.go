@@ -189,6 +189,8 @@ func main() {
 	bombs := flag.Int("bombs", 16, "bomb requests")
 	conc := flag.Int("conc", 4, "bombs at once")
 	enc := flag.String("enc", "zstd", "zstd | gzip")
+	candidate := flag.String("candidate", "", "endless: the candidate's URL (one run with -scenario serve-endless, e.g. under nice) instead of one in this process")
+	addr := flag.String("addr", "127.0.0.1:0", "serve-endless: the address to listen on")
 	idleTimeout := flag.String("idle_timeout", "", "idle: the upstreams' idle_timeout")
 	baseline := flag.Bool("baseline", false, "endless: a normal candidate instead")
 	flag.Parse()
@@ -257,20 +259,23 @@ func main() {
 			w.Write(normal)
 		}), 0)
 		chunk := bytes.Repeat([]byte("a"), 32<<10)
-		cand := serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			if *baseline {
-				w.Write(normal)
-				return
-			}
-			f := w.(http.Flusher)
-			for range (1 << 30) / len(chunk) { // 1 GiB at most
-				if _, err := w.Write(chunk); err != nil {
+		cand := *candidate
+		if cand == "" {
+			cand = serve(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if *baseline {
+					w.Write(normal)
 					return
 				}
-				f.Flush()
-			}
-		}), 0)
+				f := w.(http.Flusher)
+				for range (1 << 30) / len(chunk) { // 1 GiB at most
+					if _, err := w.Write(chunk); err != nil {
+						return
+					}
+					f.Flush()
+				}
+			}), 0)
+		}
 		p := start(*bin, fmt.Sprintf(cfgTmpl, primary, cand))
 		url := "http://" + p.listen + "/v1/models/iris:predict"
 		var mu sync.Mutex
@@ -300,6 +305,22 @@ func main() {
 		fmt.Printf("endless candidate: 300 client requests (8 at once) in %v, non-200 %d, primary p50 %v p99 %v\n", took.Round(time.Millisecond), bad, pct(lat, 0.5), pct(lat, 0.99))
 		fmt.Printf("peak RSS %d MiB, proxy CPU %.2fs\n%s\n", p.peakRSS(), p.cpu(), p.metrics("shadowproxy_shadow_requests_total"))
 		p.cmd.Process.Kill()
+	case "serve-endless":
+		ln, err := net.Listen("tcp", *addr)
+		if err != nil {
+			panic(err)
+		}
+		chunk := bytes.Repeat([]byte("a"), 32<<10)
+		fmt.Println("http://" + ln.Addr().String())
+		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			for range (1 << 30) / len(chunk) {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+			}
+		}))
 	case "idle":
 		h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			b, _ := io.ReadAll(r.Body)
