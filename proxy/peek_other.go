@@ -6,4 +6,4 @@ package proxy
 // cannot: pooled connections are reused unchecked, as fasthttp does.
 const peekSupported = false
 
-func (c *checkedConn) peek(uintptr) bool { return true }
+func (c *checkedConn) peek(uintptr) {}

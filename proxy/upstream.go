@@ -150,7 +150,7 @@ func (d *dialer) dial(addr string, timeout time.Duration) (net.Conn, error) {
 type checkedConn struct {
 	net.Conn
 	raw      syscall.RawConn // nil where the socket cannot be peeked: no check
-	peekFn   func(fd uintptr) bool
+	peekFn   func(fd uintptr)
 	onClosed func()
 	armed    bool
 	read     bool
@@ -200,7 +200,9 @@ func (c *checkedConn) idleCheck() error {
 		return nil
 	}
 	c.peekN, c.peekErr = 0, nil
-	if err := c.raw.Read(c.peekFn); err != nil {
+	// Control, not Read: RawConn.Read fails at once when the last request's read deadline has
+	// passed, as it has on a connection idle longer than the timeout; recvfrom does not block.
+	if err := c.raw.Control(c.peekFn); err != nil {
 		return errServerClosed // the descriptor is closed already
 	}
 	switch {

@@ -37,6 +37,24 @@ func TestUnsolicitedResponseNeverShiftsAnswers(t *testing.T) {
 	}
 }
 
+// TestQuietConnectionReusedPastTheTimeout: a connection idle for longer than the upstream's
+// timeout (its last read deadline long past) is clean, and reused.
+func TestQuietConnectionReusedPastTheTimeout(t *testing.T) {
+	var conns atomic.Int64
+	url := proxytest.IDServer(t, &conns)
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, Timeout: 100 * time.Millisecond, IdleTimeout: time.Minute}}}})
+	for i := range 3 {
+		id := fmt.Sprint("client-", i)
+		if resp := h.do(t, "POST", "/p", map[string]string{HeaderRequestID: id}, "{}"); string(resp.Body()) != id {
+			t.Errorf("client %d got %d %q", i, resp.StatusCode(), resp.Body())
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if got := conns.Load(); got != 1 {
+		t.Errorf("%d connections to the primary, want 1 reused", got)
+	}
+}
+
 // TestIdleClosingUpstreamNo502: an upstream that closes idle connections after 150ms, and bursts of
 // concurrent requests 300ms apart (each burst finds the connections of the last one closed): no
 // client gets a 502, with the upstream idle timeout longer than the server's.
@@ -141,6 +159,13 @@ func TestPeekSeesPendingBytesAndEOF(t *testing.T) {
 	if err := c.idleCheck(); err != nil {
 		t.Fatalf("a quiet connection failed the check: %v", err)
 	}
+	// The read deadline of the last request has passed while the connection was idle (idle_timeout
+	// longer than the timeout): the check does not depend on it.
+	_ = c.SetReadDeadline(time.Now().Add(-time.Second))
+	if err := c.idleCheck(); err != nil {
+		t.Fatalf("a quiet connection past its read deadline failed the check: %v", err)
+	}
+	_ = c.SetReadDeadline(time.Time{})
 	_, _ = srv.Write([]byte("x"))
 	waitUntil(t, func() bool { return c.idleCheck() != nil })
 	if err := c.idleCheck(); !strings.Contains(err.Error(), "unsolicited") {

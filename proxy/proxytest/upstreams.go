@@ -21,6 +21,15 @@ func StrayServer(t testing.TB, after time.Duration) string {
 	return ServeConns(t, func(c net.Conn) { stray(c, after) })
 }
 
+// IDServer answers each request with its X-Request-Id, and counts the connections it accepts.
+func IDServer(t testing.TB, conns *atomic.Int64) string {
+	t.Helper()
+	return ServeConns(t, func(c net.Conn) {
+		conns.Add(1)
+		stray(c, 0)
+	})
+}
+
 // StrayServerTLS is StrayServer over TLS with the given certificate; it returns an https URL and
 // counts the connections it accepts in conns.
 func StrayServerTLS(t testing.TB, after time.Duration, cert tls.Certificate, conns *atomic.Int64) string {
