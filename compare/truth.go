@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/valyala/fastjson"
 )
@@ -24,7 +25,7 @@ func NewPicker(format, path string) (*Picker, error) {
 	if format == "" {
 		format = FormatAuto
 	}
-	if !contains(Formats, format) {
+	if !slices.Contains(Formats, format) {
 		return nil, fmt.Errorf("%w %q", ErrUnknownFormat, format)
 	}
 	pat, err := parsePath(path)

@@ -34,6 +34,8 @@ type Config struct {
 	// Routes are matched in order; the first match wins. At least one is required.
 	Routes []Route `yaml:"routes"`
 	Sinks  Sinks   `yaml:"sinks"`
+	// Labels configures where ground-truth labels arrive besides the admin listener's POST /labels.
+	Labels Labels `yaml:"labels"`
 }
 
 // Console configures the admin listener's web page.
@@ -74,6 +76,37 @@ type Route struct {
 	ShadowHeaders ShadowHeaders `yaml:"shadow_headers"`
 	Compare       Compare       `yaml:"compare"`
 	Record        Record        `yaml:"record"`
+	// Truth names the value ground-truth labels judge. Unset: labels are not joined on this route.
+	Truth Truth `yaml:"truth"`
+}
+
+// Truth configures how labels judge a route's primary and candidates.
+type Truth struct {
+	// Prediction is the path (compare's syntax, one value, no wildcards) of the value a label judges
+	// in each answer, e.g. predictions[0].label or outputs.label[0]. Empty: no ground truth.
+	Prediction string `yaml:"prediction"`
+	// Window is how long a comparison waits for its label; a label arriving later is counted late.
+	// 0 means 1h.
+	Window Duration `yaml:"window"`
+	// MaxPending caps the comparisons waiting for a label, per route; the oldest are let go (and
+	// their labels then count as late). 0 means 100000.
+	MaxPending int `yaml:"max_pending"`
+}
+
+// Labels are ground-truth label sources.
+type Labels struct {
+	// Kafka reads labels (JSON lines {"id":..,"label":..}, one per message) with a consumer group.
+	Kafka *LabelsKafka `yaml:"kafka"`
+}
+
+// LabelsKafka is a Kafka topic of labels.
+type LabelsKafka struct {
+	// Brokers, host:port. Required.
+	Brokers []string `yaml:"brokers"`
+	// Topic. Required.
+	Topic string `yaml:"topic"`
+	// Group is the consumer group. Empty means shadowproxy-labels.
+	Group string `yaml:"group"`
 }
 
 // Match selects requests for a route. Every set field must match.

@@ -31,6 +31,8 @@ func Parse(name string, data []byte) (*Config, error) { return Checks{}.Parse(na
 type Checks struct {
 	// ComparePath checks a compare ignore or rule path for answers of format (compare.CheckPath).
 	ComparePath func(format, path string) error
+	// PredictionPath checks a truth.prediction path for answers of format (compare.NewPicker).
+	PredictionPath func(format, path string) error
 }
 
 // MaxFileBytes is the largest config file Load and Parse take. A config is a few kilobytes; a file

@@ -33,6 +33,43 @@ func validate(c *Config, d *decoder, ch Checks) {
 	}
 	v.sinks(&c.Sinks)
 	v.loops(c, []listener{{"listen", c.Listen}, {"admin", c.Admin}})
+	v.labels(&c.Labels)
+}
+
+// labels checks the label sources.
+func (v *validator) labels(l *Labels) {
+	k := l.Kafka
+	if k == nil {
+		return
+	}
+	if len(k.Brokers) == 0 {
+		v.errorf("labels.kafka.brokers", "at least one broker (host:port) is required")
+	}
+	for i, b := range k.Brokers {
+		v.address(fmt.Sprintf("labels.kafka.brokers[%d]", i), b, false)
+	}
+	if k.Topic == "" || len(k.Topic) > 249 || !topicRE.MatchString(k.Topic) {
+		v.errorf("labels.kafka.topic", "a topic of up to 249 of a-z A-Z 0-9 . _ - is required")
+	}
+}
+
+// truth checks a route's ground-truth settings.
+func (v *validator) truth(t *Truth, format, f string) {
+	if t.Prediction == "" {
+		if t.Window != 0 || t.MaxPending != 0 {
+			v.errorf(f+".prediction", "a prediction path is required: the value a label judges, e.g. predictions[0].label")
+		}
+		return
+	}
+	if t.Window < 0 {
+		v.errorf(f+".window", "must not be negative")
+	}
+	v.notNegative(f+".max_pending", t.MaxPending)
+	if v.checks.PredictionPath != nil {
+		if err := v.checks.PredictionPath(format, t.Prediction); err != nil {
+			v.errorf(f+".prediction", "%v", err)
+		}
+	}
 }
 
 func (v *validator) route(r *Route, f string, names map[string]string) {
@@ -88,6 +125,7 @@ func (v *validator) route(r *Route, f string, names map[string]string) {
 		}
 	}
 	v.compare(&r.Compare, f+".compare")
+	v.truth(&r.Truth, r.Compare.Format, f+".truth")
 	rec := &r.Record
 	for i, h := range rec.Redact.Headers {
 		if !tokenRE.MatchString(h) {

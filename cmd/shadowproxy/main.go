@@ -45,6 +45,8 @@ const usage = `usage:
   shadowproxy run -config FILE        serve (SIGHUP reloads the config, SIGTERM drains and exits)
   shadowproxy validate -config FILE   check a config and print a summary or file:line:column errors
   shadowproxy demo [-duration D]      run demo models, traffic and a live summary; Ctrl-C ends it
+  shadowproxy score -config F -records R -labels L
+                                      judge the primary and the candidates against ground-truth labels
   shadowproxy version                 print the version
 `
 
@@ -69,6 +71,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return validate(path, stdout, stderr)
 	case "demo":
 		return demo(args, stdout, stderr)
+	case "score":
+		return score(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "shadowproxy", versionString())
 		return nil
