@@ -39,9 +39,7 @@ type stratum struct {
 // judged values differ, labeled that a label judged it, and primaryRight and candidateRight what the
 // label said of each value (ignored when not labeled).
 func (t *Tally) Add(weight float64, differ, labeled, primaryRight, candidateRight bool) {
-	if weight <= 0 || math.IsNaN(weight) || math.IsInf(weight, 0) {
-		weight = 1
-	}
+	weight = tallyWeight(weight)
 	s := &t.s[0]
 	if differ {
 		s = &t.s[1]
@@ -50,8 +48,18 @@ func (t *Tally) Add(weight float64, differ, labeled, primaryRight, candidateRigh
 	s.n++
 	s.w += weight
 	s.w2 += weight * weight
-	if !labeled {
-		return
+	if labeled {
+		t.AddLabel(weight, differ, primaryRight, candidateRight)
+	}
+}
+
+// AddLabel records the label of a comparison Add already counted unlabeled (a label that arrives
+// after its comparison), with the same weight and differ.
+func (t *Tally) AddLabel(weight float64, differ, primaryRight, candidateRight bool) {
+	weight = tallyWeight(weight)
+	s := &t.s[0]
+	if differ {
+		s = &t.s[1]
 	}
 	t.nLab++
 	s.nLab++
@@ -70,6 +78,13 @@ func (t *Tally) Add(weight float64, differ, labeled, primaryRight, candidateRigh
 		s.ab += weight
 		s.ab2 += w2
 	}
+}
+
+func tallyWeight(w float64) float64 {
+	if w <= 0 || math.IsNaN(w) || math.IsInf(w, 0) {
+		return 1
+	}
+	return w
 }
 
 // Merge adds o's counts to t.

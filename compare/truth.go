@@ -184,3 +184,27 @@ func sameJSON(a, b *fastjson.Value) bool {
 	}
 	return true // true, false, null: the type says it all
 }
+
+// Judged is what a label judges in one comparison: each answer's value as compact JSON, nil where an
+// answer has none.
+type Judged struct{ Primary, Candidate []byte }
+
+// Judge picks both answers' values; ok is false when neither answer has one.
+func (p *Picker) Judge(primary, candidate Response) (j Judged, ok bool) {
+	j.Primary, _ = p.Pick(primary)
+	j.Candidate, _ = p.Pick(candidate)
+	return j, j.Primary != nil || j.Candidate != nil
+}
+
+// Differ reports whether the two values differ (a value missing on one side differs).
+func (j Judged) Differ() bool {
+	if j.Primary == nil || j.Candidate == nil {
+		return true
+	}
+	return !SameValue(j.Primary, j.Candidate)
+}
+
+// Right reports which values the label (JSON text) judges right.
+func (j Judged) Right(label []byte) (primary, candidate bool) {
+	return j.Primary != nil && SameValue(j.Primary, label), j.Candidate != nil && SameValue(j.Candidate, label)
+}

@@ -41,6 +41,7 @@ type shared struct {
 	noise   *noiseTable
 	rules   *ruleUse
 	log     *zap.Logger
+	truth   *Truth // nil: no ground truth
 }
 
 // candidate is one upstream a Tee mirrors to: its sampler, bounded queue, workers and client.
@@ -307,6 +308,9 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	}
 	if res.Outcome != compare.PrimaryError {
 		c.stats.addDelta((lat - j.latency).Seconds())
+	}
+	if c.truth != nil && res.Outcome != compare.PrimaryError && res.Outcome != compare.CandidateError {
+		c.truth.observe(c.route, c.name, string(req.Header.Peek(headerRequestID)), primary, cand)
 	}
 	c.maybeRecord(j, resp, nil, res, lat, injected)
 }

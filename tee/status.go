@@ -44,6 +44,9 @@ type CandidateStatus struct {
 	TopFields []FieldStatus `json:"top_fields"`
 	// Chaos is present while chaos injection is on for the candidate.
 	Chaos *ChaosStatus `json:"chaos,omitempty"`
+	// Truth is what ground-truth labels say of the candidate against the primary (the fields of
+	// `shadowproxy score`); present on routes with truth.prediction.
+	Truth *compare.Accuracy `json:"truth,omitempty"`
 }
 
 // RateStatus is an agree/disagree count with its rate and intervals.
@@ -104,6 +107,7 @@ func (c *candidate) status() CandidateStatus {
 	}
 	cs.TopFields = c.fields.top()
 	cs.Chaos = c.chaos.status()
+	cs.Truth = c.truth.estimate(c.route, c.name)
 	return cs
 }
 

@@ -66,6 +66,9 @@ type Options struct {
 	Logger *zap.Logger
 	// FieldLabels caps distinct field label values per candidate. The default is 20.
 	FieldLabels int
+	// Truth joins ground-truth labels with this route's comparisons when it has the route configured
+	// (Truth.Configure). Nil joins none.
+	Truth *Truth
 }
 
 func (o *Options) maxBody() int {
@@ -268,6 +271,7 @@ func New(opts Options) (*Tee, error) {
 		recent:  opts.Recent,
 		rules:   newRuleUse(opts.Comparator),
 		log:     opts.Logger,
+		truth:   opts.Truth,
 	}
 	t.rules = shared.rules
 	if opts.Secondary != nil {

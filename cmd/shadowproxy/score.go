@@ -97,28 +97,6 @@ func recordedBody(raw json.RawMessage) []byte {
 	return raw
 }
 
-// judged is one comparison's judged values; nil where an answer has none.
-type judged struct{ primary, candidate []byte }
-
-// differ reports whether the two judged values differ.
-func (j judged) differ() bool {
-	if j.primary == nil || j.candidate == nil {
-		return true
-	}
-	return !compare.SameValue(j.primary, j.candidate)
-}
-
-// judge reads both judged values of a comparison; ok is false when neither answer has one.
-func judge(p *compare.Picker, primary, candidate compare.Response) (judged, bool) {
-	var j judged
-	j.primary, _ = p.Pick(primary)
-	j.candidate, _ = p.Pick(candidate)
-	return j, j.primary != nil || j.candidate != nil
-}
-
-// right reports whether a judged value matches the label.
-func right(v, lbl []byte) bool { return v != nil && compare.SameValue(v, lbl) }
-
 // labelBook holds labels by request id for an offline join.
 type labelBook struct {
 	byID   map[string][]label
@@ -257,7 +235,7 @@ func judgeRecord(rec *sink.Record, p *compare.Picker, lbl []byte, tl *compare.Ta
 		c.Truncated++
 		return
 	}
-	j, ok := judge(p,
+	j, ok := p.Judge(
 		compare.Response{Status: rec.PrimaryResponse.Status, Body: recordedBody(rec.PrimaryResponse.Body)},
 		compare.Response{Status: rec.CandidateResponse.Status, Body: recordedBody(rec.CandidateResponse.Body)})
 	if !ok {
@@ -265,7 +243,8 @@ func judgeRecord(rec *sink.Record, p *compare.Picker, lbl []byte, tl *compare.Ta
 		return
 	}
 	c.Judged++
-	tl.Add(rec.Weight, j.differ(), lbl != nil, right(j.primary, lbl), right(j.candidate, lbl))
+	pr, cr := j.Right(lbl)
+	tl.Add(rec.Weight, j.Differ(), lbl != nil, pr, cr)
 }
 
 // score implements `shadowproxy score`.

@@ -39,7 +39,7 @@ routes:
 // accuracy is 0.85, the primary's 0.80, and the delta exactly +0.05.
 const truthInputs = 100
 
-func truthOf(x int) int { return x % 3 }
+func truthOf(x int) int         { return x % 3 }
 func primaryWrong(x int) bool   { return x < 20 }
 func candidateWrong(x int) bool { return x >= 10 && x < 25 }
 
