@@ -44,6 +44,7 @@ func (a *app) adminHandler(withPprof bool) http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(statusBody{Routes: a.cur.Load().statuses()})
 	})
+	mux.HandleFunc("POST /labels", a.labelsHandler)
 	if withPprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -29,6 +29,7 @@ func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
 		opts, err := teeOptions(rc, cfg, a.sinks, a.metrics.tee, a.log)
+		opts.Truth = a.truth
 		if err != nil {
 			p.close(context.Background())
 			return nil, nil, fmt.Errorf("route %s: %w", rc.Name, err)
@@ -67,6 +68,12 @@ func (a *app) build(cfg *configs.Config) (*pipeline, []proxy.Route, error) {
 			Mirror: m,
 		})
 	}
+	truth, err := truthRoutes(cfg)
+	if err != nil {
+		p.close(context.Background())
+		return nil, nil, err
+	}
+	a.truth.Configure(truth)
 	return p, routes, nil
 }
 

@@ -86,6 +86,8 @@ type app struct {
 	watch    *watcher
 	recent   *tee.Recent      // the latest disagreements, shared by every pipeline
 	console  *console.Console // GET / on the admin listener
+	truth    *tee.Truth       // the online join of labels; outlives reloads
+	labels   *labelsConsumer  // nil without labels.kafka
 }
 
 // metrics are created once per process; pipelines rebuilt by reloads share them.
@@ -118,6 +120,7 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		stats:  tee.NewStats(),
 		failed: make(chan error, 2),
 		recent: tee.NewRecent(tee.RecentOptions{}),
+		truth:  tee.NewTruth(reg),
 	}
 	reg.MustRegister(a.metrics.reloads)
 	for _, r := range []string{"ok", "error"} {
@@ -174,6 +177,9 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		} else {
 			a.watch = w
 		}
+	}
+	if k := cfg.Labels.Kafka; k != nil {
+		a.labels = startLabelsConsumer(k, a.truth, log)
 	}
 	a.ready.Store(true)
 	log.Info("started",
@@ -252,6 +258,9 @@ func (a *app) shutdown() error {
 		errs = append(errs, fmt.Errorf("drain proxy: %w", err))
 	}
 	a.retired.Wait()
+	if err := a.labels.close(); err != nil {
+		errs = append(errs, fmt.Errorf("close labels reader: %w", err))
+	}
 	if err := p.close(ctx); err != nil {
 		errs = append(errs, err)
 	}
