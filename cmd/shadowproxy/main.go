@@ -47,6 +47,10 @@ const usage = `usage:
   shadowproxy demo [-duration D]      run demo models, traffic and a live summary; Ctrl-C ends it
   shadowproxy score -config F -records R -labels L
                                       judge the primary and the candidates against ground-truth labels
+  shadowproxy replay -config F -records R -candidate NAME=URL [-c N] [-rate R] [-out FILE] [-labels L]
+                                      send recorded requests to a new candidate and compare its answers
+  shadowproxy export -records R -format labelstudio|csv [-kind disagreement]
+                                      write labeling tasks for Label Studio or a spreadsheet
   shadowproxy version                 print the version
 `
 
@@ -73,6 +77,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return demo(args, stdout, stderr)
 	case "score":
 		return score(args, stdout, stderr)
+	case "replay":
+		return replay(args, stdout, stderr)
+	case "export":
+		return export(args, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "shadowproxy", versionString())
 		return nil

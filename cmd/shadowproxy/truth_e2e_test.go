@@ -107,9 +107,9 @@ func TestE2ELabelsPostedJoinOnline(t *testing.T) {
 		t.Fatalf("/status truth %+v", tr)
 	}
 	for sample, want := range map[string]float64{
-		`shadowproxy_truth_labels_total{outcome="joined",route="iris"}`:                                        100,
-		`shadowproxy_truth_labels_total{outcome="duplicate",route="iris"}`:                                     1,
-		`shadowproxy_truth_labels_total{outcome="unknown",route=""}`:                                           1,
+		`shadowproxy_truth_labels_total{outcome="joined",route="iris"}`:                                       100,
+		`shadowproxy_truth_labels_total{outcome="duplicate",route="iris"}`:                                    1,
+		`shadowproxy_truth_labels_total{outcome="unknown",route=""}`:                                          1,
 		`shadowproxy_truth_correct_total{candidate="iris-v2",judged="differ",model="candidate",route="iris"}`: 10,
 		`shadowproxy_truth_correct_total{candidate="iris-v2",judged="differ",model="primary",route="iris"}`:   5,
 		`shadowproxy_truth_judged_total{candidate="iris-v2",judged="differ",route="iris"}`:                    25,
