@@ -123,6 +123,9 @@ func (t *Truth) Configure(routes map[string]TruthRouteOptions) {
 			t.routes[name] = r
 		}
 		r.opts = o
+		for _, outcome := range []string{LabelJoined, LabelLate, LabelUnknown, LabelDuplicate, LabelMalformed} {
+			t.labels.WithLabelValues(name, outcome)
+		}
 	}
 	for name, r := range t.routes {
 		if _, ok := routes[name]; !ok {
@@ -191,6 +194,9 @@ func (t *Truth) observe(route, cand, id string, primary, candidate compare.Respo
 		}
 	}
 	p.cands = append(p.cands, judgedBy{cand: cand, j: j})
+	if r.tallies[cand] == nil {
+		t.touch(route, cand)
+	}
 	tl := r.tally(cand)
 	tl.Add(1, differ, false, false, false)
 	if p.label != nil {
@@ -205,6 +211,17 @@ func (r *truthRoute) tally(cand string) *compare.Tally {
 		r.tallies[cand] = tl
 	}
 	return tl
+}
+
+// touch creates a candidate's series at 0, so that rates over them exist before the first label.
+func (t *Truth) touch(route, cand string) {
+	for _, d := range []string{"same", "differ"} {
+		t.compared.WithLabelValues(route, cand, d)
+		t.judged.WithLabelValues(route, cand, d)
+		for _, m := range []string{"primary", "candidate"} {
+			t.correct.WithLabelValues(route, cand, d, m)
+		}
+	}
 }
 
 // join applies a label to one candidate's comparison. t.mu is held.

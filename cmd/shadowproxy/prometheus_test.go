@@ -12,7 +12,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -114,6 +116,7 @@ routes:
         chaos: {error_rate: 20%%, flip_rate: 50%%, latency: 1ms}
     compare: {format: json, ignore: [served_at]}
     record: {agreements: 100%%}
+    truth: {prediction: "predictions[0].label"}
 sinks:
   file: {path: %q}
   kafka: {brokers: [%q], topic: %s, spool: {dir: %q}}
@@ -152,6 +155,7 @@ scrape_configs:
 	client := &fasthttp.Client{}
 	defer client.CloseIdleConnections()
 	var wg sync.WaitGroup
+	var sent atomic.Int64
 	stop := make(chan struct{})
 	wg.Add(1)
 	go func() {
@@ -162,7 +166,8 @@ scrape_configs:
 				return
 			default:
 			}
-			post(t, client, "http://"+p.listen+"/predict", "", fmt.Sprintf(`{"x":%d}`, i))
+			post(t, client, "http://"+p.listen+"/predict", fmt.Sprintf("t-%d", i), fmt.Sprintf(`{"x":%d}`, i))
+			sent.Add(1)
 			time.Sleep(2 * time.Millisecond)
 		}
 	}()
@@ -174,10 +179,21 @@ scrape_configs:
 	waitFor(t, "the drill's disagreement alert", func() bool {
 		return len(promQuery(t, promAddr, `ALERTS{alertname="ShadowproxyCandidateDisagreementHigh",candidate="iris-drill"}`)) > 0
 	})
+	// Ground truth for the accuracy panels: the true label of x is x (the primary is always right).
+	var labels strings.Builder
+	for i := range sent.Load() {
+		fmt.Fprintf(&labels, `{"id":"t-%d","label":%d}`+"\n", i, i)
+	}
+	if resp, err := http.Post("http://"+p.admin+"/labels", "application/x-ndjson", strings.NewReader(labels.String())); err != nil {
+		t.Fatal(err)
+	} else {
+		resp.Body.Close()
+	}
 	waitFor(t, "scraped recording rules", func() bool {
 		return len(promQuery(t, promAddr, `shadowproxy:disagreement_wilson_lower:5m`)) > 0 &&
 			len(promQuery(t, promAddr, `shadowproxy:prediction_disagreement_rate:5m`)) > 0 &&
-			len(promQuery(t, promAddr, `rate(shadowproxy_chaos_injected_total[1m])`)) > 0
+			len(promQuery(t, promAddr, `rate(shadowproxy_chaos_injected_total[1m])`)) > 0 &&
+			len(promQuery(t, promAddr, `shadowproxy:truth_accuracy_delta_upper:6h`)) > 0
 	})
 	time.Sleep(3 * time.Second)
 	close(stop)

@@ -451,7 +451,6 @@ func (r *replayer) report() replayReport {
 	return rep
 }
 
-
 // eachKafkaRecord reads a records topic from its start to its current end, every partition, and calls
 // fn with each record (bad for each message that is not one).
 func eachKafkaRecord(ctx context.Context, brokers []string, topic string, fn func(*sink.Record), bad func()) error {
