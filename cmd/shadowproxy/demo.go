@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -90,10 +91,14 @@ Ctrl-C stops.
 	}
 	var sent, failed atomic.Int64
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		drive(ctx, "http://"+proxyAddr+"/v1/models/iris:predict", *rate, *disagree, &sent, &failed)
+	}()
+	go func() {
+		defer wg.Done()
+		labelDemo(ctx, "http://"+adminAddr+"/labels", &sent, *disagree)
 	}()
 
 	begin := time.Now()
@@ -139,6 +144,7 @@ routes:
     record:
       disagreements: 100%%
       agreements: 1%%
+    truth: {prediction: "predictions[0].label"}
 sinks:
   file: {path: %s, max_bytes: 64MiB, keep: 2}
 `, primaryURL, candidateURL, quoted)
@@ -155,6 +161,10 @@ func summaryLine(elapsed time.Duration, sent, failed int64, routes []tee.RouteSt
 				c.DisagreementRate*100, c.CI95[0]*100, c.CI95[1]*100)
 			if c.Verdict != nil {
 				line += " | verdict: " + c.Verdict.Decision
+			}
+			if t := c.Truth; t != nil && t.AccuracyDelta != nil {
+				line += fmt.Sprintf(" | accuracy delta %+.2f%% (95%% CI %+.2f..%+.2f%%, %d labels)",
+					*t.AccuracyDelta*100, t.AccuracyDeltaCI95[0]*100, t.AccuracyDeltaCI95[1]*100, t.Labeled)
 			}
 		}
 	}
@@ -179,6 +189,7 @@ func drive(ctx context.Context, url string, rate int, share float64, sent, faile
 				req.SetRequestURI(url)
 				req.Header.SetMethod(fasthttp.MethodPost)
 				req.Header.SetContentType("application/json")
+				req.Header.Set("X-Request-Id", "demo-"+strconv.FormatInt(i, 10))
 				req.SetBody(irisInput(i, share))
 				if err := client.Do(req, resp); err != nil || resp.StatusCode() != fasthttp.StatusOK {
 					failed.Add(1)
@@ -292,13 +303,7 @@ func (m irisModel) handle(ctx *fasthttp.RequestCtx) {
 			ctx.SetBodyString(`{"error":"want 4 features"}`)
 			return
 		}
-		class := 0
-		switch {
-		case x[2] >= 4.9:
-			class = 2
-		case x[2] >= 2.5:
-			class = 1
-		}
+		class := irisClass(x)
 		if flips([4]float64(x), m.disagree) {
 			class = (class + 1) % 3
 		}
@@ -312,6 +317,67 @@ func (m irisModel) handle(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("application/json")
 	body, _ := json.Marshal(out)
 	ctx.SetBody(body)
+}
+
+// irisClass is the demo models' rule.
+func irisClass(x []float64) int {
+	switch {
+	case x[2] >= 4.9:
+		return 2
+	case x[2] >= 2.5:
+		return 1
+	}
+	return 0
+}
+
+// irisTruth is what the demo's labelers know: the rule, except on the hardest inputs, where the
+// truth is what the candidate answers; they are 60% of the inputs the candidate answers
+// differently, so the candidate wins 60% of its disagreements and is the more accurate model.
+func irisTruth(x []float64, disagree float64) string {
+	class := irisClass(x)
+	if flips([4]float64(x), 0.6*disagree) { // a part of the inputs flips(x, disagree) holds for
+		class = (class + 1) % 3
+	}
+	return irisLabels[class]
+}
+
+// labelDemo labels the demo's own traffic after a short delay, as labels arrive in production
+// (later, keyed by request id): every second it POSTs the truth of the requests sent two seconds
+// before to the admin listener's /labels.
+func labelDemo(ctx context.Context, url string, sent *atomic.Int64, disagree float64) {
+	client := &fasthttp.Client{ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second}
+	defer client.CloseIdleConnections()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var next int64
+	var behind [2]int64 // the sent counts of the last two ticks
+	var body []byte
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		upTo := behind[0]
+		behind[0], behind[1] = behind[1], sent.Load()
+		if upTo <= next {
+			continue
+		}
+		body = body[:0]
+		for i := next; i < upTo; i++ {
+			var in struct{ Instances [][]float64 }
+			_ = json.Unmarshal(irisInput(i, disagree), &in)
+			body = fmt.Appendf(body, `{"id":"demo-%d","label":%q}`+"\n", i, irisTruth(in.Instances[0], disagree))
+		}
+		next = upTo
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI(url)
+		req.Header.SetMethod(fasthttp.MethodPost)
+		req.SetBody(body)
+		_ = client.Do(req, resp) // a lost batch leaves those requests unlabeled, no more
+		fasthttp.ReleaseRequest(req)
+		fasthttp.ReleaseResponse(resp)
+	}
 }
 
 // model is a demo model server on loopback.

@@ -230,6 +230,10 @@ func TestDemoCommand(t *testing.T) {
 	if lo > 10 || hi < 10 || rate < 8 || rate > 12 {
 		t.Errorf("demo disagreement %v%% (95%% CI %v-%v%%), want the stated 10%% inside the interval", rate, lo, hi)
 	}
+	// The demo labels its own traffic: the summary shows the accuracy delta with its interval.
+	if !regexp.MustCompile(`final:.*accuracy delta [+-][0-9.]+% \(95% CI [+-][0-9.]+\.\.[+-][0-9.]+%, [1-9][0-9]* labels\)`).MatchString(s) {
+		t.Errorf("no accuracy delta in the final summary:\n%s", s)
+	}
 }
 
 func TestAdminEndpoints(t *testing.T) {
