@@ -200,6 +200,12 @@ func TestParseErrors(t *testing.T) {
 		{"topk overlap and jaccard", base + "    compare: {rules: [{path: a, mode: topk, min_overlap: 50%, min_jaccard: 0.5}]}\n", []want{{"4:76", "routes[0].compare.rules[0].min_jaccard: set min_overlap or min_jaccard, not both"}}},
 		{"text distance above 1", base + "    compare: {rules: [{path: a, mode: text, max_distance: 2}]}\n", []want{{"4:59", "max_distance: 2 is outside 0-1"}}},
 
+		// Ground truth.
+		{"truth window without a prediction", base + "    truth: {window: 1h}\n", []want{{"4:12", "routes[0].truth.prediction: a prediction path is required"}}},
+		{"truth negative max_pending", base + "    truth: {prediction: a, max_pending: -1}\n", []want{{"4:41", "routes[0].truth.max_pending: -1 must not be negative"}}},
+		{"labels kafka without topic", base + "labels:\n  kafka: {brokers: [\"k:9092\"]}\n", []want{{"5:10", "labels.kafka.topic: a topic of up to 249"}}},
+		{"labels kafka broker without port", base + "labels:\n  kafka: {brokers: [k], topic: t}\n", []want{{"5:21", `labels.kafka.brokers[0]: bad address "k"`}}},
+
 		// Several problems at once are all reported, in file order.
 		{"every problem reported", cand + "        url: ftp://x\n        sample: 1\n        queue: -1\nlog: {level: loud}\n",
 			[]want{{"6:14", "the scheme must be http or https"}, {"7:17", "bare number 1"}, {"8:16", "-1 must not be negative"}, {"9:14", `unknown value "loud"`}}},
@@ -233,6 +239,23 @@ func TestParseErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPredictionPathCheck: the program's check of truth.prediction reports with line and column.
+func TestPredictionPathCheck(t *testing.T) {
+	ch := Checks{PredictionPath: func(format, path string) error {
+		if strings.Contains(path, "*") {
+			return fmt.Errorf("bad path %q for %s: a prediction path names one value", path, format)
+		}
+		return nil
+	}}
+	_, err := ch.Parse("t.yaml", []byte(base+"    compare: {format: kserve-v2}\n    truth: {prediction: \"outputs.label[*]\"}\n"))
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:5:25: routes[0].truth.prediction: bad path \"outputs.label[*]\" for kserve-v2") {
+		t.Errorf("got %v", err)
+	}
+	if _, err := ch.Parse("t.yaml", []byte(base+"    truth: {prediction: \"outputs.label[0]\", window: 30m}\n")); err != nil {
+		t.Errorf("a valid truth section: %v", err)
 	}
 }
 
