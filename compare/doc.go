@@ -158,5 +158,11 @@
 // keys, from one table.
 //
 // What many outcomes mean (confidence intervals, verdicts against a goal, Diffy's noise
-// cancellation) is package compare/stats.
+// cancellation, accuracies against ground truth) is package compare/stats.
+//
+// # Ground truth
+//
+// A Picker reads the value a label judges (truth.prediction) from an answer through the same
+// normalised view, and Judge reads it from both answers of a comparison; stats.Tally turns judged
+// and labeled comparisons into both models' accuracies and their difference.
 package compare

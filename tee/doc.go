@@ -20,4 +20,9 @@
 //
 // Close stops taking offers, lets the workers drain their queues until its context ends, counts what is
 // left as dropped with reason shutdown, and waits for the workers.
+//
+// Truth, shared by the Tees of a process, joins ground-truth labels (arriving later, by request id)
+// with the comparisons of a bounded window: for each request it keeps each candidate's judged values
+// only, at most MaxPending requests for at most Window per route, and counts every label's outcome
+// (joined, late, unknown, duplicate, malformed).
 package tee

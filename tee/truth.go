@@ -76,7 +76,6 @@ type pendingTruth struct {
 	at    time.Time
 	label []byte // set once labeled
 	cands []judgedBy
-	gone  bool
 }
 
 type judgedBy struct {
@@ -132,19 +131,6 @@ func (t *Truth) Configure(routes map[string]TruthRouteOptions) {
 			r.opts.Picker = nil
 		}
 	}
-}
-
-// route returns the route's live join, or nil.
-func (t *Truth) route(name string) *truthRoute {
-	if t == nil {
-		return nil
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if r := t.routes[name]; r != nil && r.opts.Picker != nil {
-		return r
-	}
-	return nil
 }
 
 func judgedLabel(differ bool) string {
