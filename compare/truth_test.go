@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -57,4 +58,28 @@ func TestSameValue(t *testing.T) {
 			t.Errorf("SameValue(%s, %s) = %v", tt.a, tt.b, got)
 		}
 	}
+}
+
+// FuzzPick: any answer and any path either give a value that is valid JSON or none, never a panic;
+// and SameValue holds a value to itself.
+func FuzzPick(f *testing.F) {
+	f.Add("predictions[0].label", `{"predictions":[{"label":2}]}`)
+	f.Add("outputs.label[0]", `{"model_name":"m","outputs":[{"name":"label","shape":[1,1],"datatype":"INT64","data":[3]}]}`)
+	f.Add("choices[0].text", "data: {\"choices\":[{\"text\":\"a\"}]}\n\ndata: [DONE]\n\n")
+	f.Fuzz(func(t *testing.T, path, body string) {
+		p, err := NewPicker("", path)
+		if err != nil {
+			return
+		}
+		v, ok := p.Pick(Response{Status: 200, Body: []byte(body)})
+		if !ok {
+			return
+		}
+		if !json.Valid(v) {
+			t.Fatalf("Pick(%q) on %q = %q, not JSON", path, body, v)
+		}
+		if !SameValue(v, v) {
+			t.Fatalf("SameValue(%s, itself) is false", v)
+		}
+	})
 }
