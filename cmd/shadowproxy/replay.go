@@ -26,8 +26,8 @@ import (
 
 	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/configs"
+	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/sink"
-	"github.com/shadowproxy/shadowproxy/tee"
 )
 
 // replayReport is what `shadowproxy replay` prints: a /status candidate, plus what was skipped.
@@ -338,7 +338,7 @@ func (r *replayer) one(ctx context.Context, rec *sink.Record) {
 	for _, h := range r.headers {
 		req.Header.Set(h[0], h[1])
 	}
-	req.Header.Set(tee.ShadowHeader, "1")
+	req.Header.Set(proxy.ShadowHeader, "1")
 	req.Header.Set("X-Request-Id", rec.ID)
 	req.SetBody(requestBody(rec.Request.Body))
 	r.sent.Add(1)
