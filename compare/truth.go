@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/valyala/fastjson"
 )
@@ -17,6 +18,14 @@ type Picker struct {
 	format string
 	pat    pattern
 	path   string
+	pool   sync.Pool // *pickScratch
+}
+
+// pickScratch is the parser memory one Pick uses.
+type pickScratch struct {
+	parser fastjson.Parser
+	arena  fastjson.Arena
+	buf    []byte
 }
 
 // NewPicker compiles path (the syntax of Rule.Path, without wildcards: a label judges one value) for
@@ -65,17 +74,24 @@ func (p *Picker) Pick(r Response) ([]byte, bool) {
 		}
 		js, format = body, FormatOpenAI
 	}
-	var parser fastjson.Parser
-	var buf []byte
-	v, err := parser.ParseBytes(tolerant(&buf, js))
+	sc, _ := p.pool.Get().(*pickScratch)
+	if sc == nil {
+		sc = new(pickScratch)
+	}
+	defer func() {
+		sc.arena.Reset()
+		if cap(sc.buf) <= 1<<20 {
+			p.pool.Put(sc)
+		}
+	}()
+	v, err := sc.parser.ParseBytes(tolerant(&sc.buf, js))
 	if err != nil || isErrorObject(v) {
 		return nil, false
 	}
 	if format == FormatAuto {
 		format = detect(v)
 	}
-	var arena fastjson.Arena
-	n, ok := p.start(format, v, tail, &arena)
+	n, ok := p.start(format, v, tail, &sc.arena)
 	if !ok {
 		return nil, false
 	}
