@@ -152,6 +152,31 @@ func TestScoreExactAccuracyDifference(t *testing.T) {
 			t.Errorf("accuracies without labeled agreements: %+v", c)
 		}
 	})
+	t.Run("agreements recorded at 10%", func(t *testing.T) {
+		// Keep 8 of the 75 agreements (inputs 25, 35, ..., 95), each of weight 10: they stand for 80
+		// requests, so the estimated delta is (10 - 5) / (25 + 80).
+		data, err := os.ReadFile(records)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []byte
+		for x, line := range bytes.SplitAfter(bytes.TrimSpace(data), []byte("\n")) {
+			switch {
+			case primaryWrong(x) || candidateWrong(x):
+				kept = append(kept, line...)
+			case x%10 == 5:
+				kept = append(kept, bytes.Replace(line, []byte(`"weight":1`), []byte(`"weight":10`), 1)...)
+			}
+		}
+		sampled := filepath.Join(t.TempDir(), "sampled.jsonl")
+		if err := os.WriteFile(sampled, kept, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rep := runScore(t, "-config", cfg, "-records", sampled, "-labels", writeTruthLabels(t, func(int) bool { return true }))
+		if c := onlyCandidate(t, rep); c.Compared != 33 || *c.AccuracyDelta != 0.047619 || *c.CandidateAccuracy != 0.857143 { // (10 + 80) / 105
+			t.Errorf("weighted: %+v (delta %v, candidate %v)", c, *c.AccuracyDelta, *c.CandidateAccuracy)
+		}
+	})
 }
 
 // newCandidateWrong is where replay's new candidate errs.
