@@ -254,7 +254,11 @@ func (t *Truth) Label(id, route string, label []byte) string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	outcome, at := LabelUnknown, route
+	// The metric's route is a configured one, or "": a label's route is not trusted to bound it.
+	outcome, at := LabelUnknown, ""
+	if _, ok := t.routes[route]; ok {
+		at = route
+	}
 	for name, r := range t.routes {
 		if (route != "" && name != route) || r.opts.Picker == nil {
 			continue
@@ -282,8 +286,14 @@ func (t *Truth) Label(id, route string, label []byte) string {
 	return outcome
 }
 
-// CountMalformed counts a label that could not be read, on route ("" when unknown).
+// CountMalformed counts a label that could not be read, on route when it is a configured one (else
+// on "").
 func (t *Truth) CountMalformed(route string) {
+	t.mu.Lock()
+	if _, ok := t.routes[route]; !ok {
+		route = ""
+	}
+	t.mu.Unlock()
 	t.labels.WithLabelValues(route, LabelMalformed).Inc()
 }
 

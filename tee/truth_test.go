@@ -37,6 +37,9 @@ func TestTruthJoinWindow(t *testing.T) {
 	if got := tr.Label("zzz", "", []byte("1")); got != LabelUnknown {
 		t.Errorf("label of an unseen id: %s", got)
 	}
+	if got := tr.Label("b", "no-such-route", []byte("1")); got != LabelUnknown {
+		t.Errorf("label on an unknown route: %s", got)
+	}
 	// max_pending 3: the fourth request pushes a out; a's label is late, not unknown.
 	tr.observe("iris", "v2", "c", answerLabel(0), answerLabel(0))
 	tr.observe("iris", "v2", "d", answerLabel(0), answerLabel(0))
@@ -68,8 +71,12 @@ func TestTruthJoinWindow(t *testing.T) {
 			t.Errorf("labels %s = %v, want %v", outcome, got, want)
 		}
 	}
-	if got := testutil.ToFloat64(tr.labels.WithLabelValues("", LabelUnknown)); got != 1 {
+	// The route of a label is not a metric label unless it is configured: cardinality stays bounded.
+	if got := testutil.ToFloat64(tr.labels.WithLabelValues("", LabelUnknown)); got != 2 {
 		t.Errorf("unknown labels = %v", got)
+	}
+	if n := testutil.CollectAndCount(tr.labels); n != 6 {
+		t.Errorf("%d label series, want iris's 5 outcomes and unknown on \"\"", n)
 	}
 	if got := testutil.ToFloat64(tr.correct.WithLabelValues("iris", "v2", "differ", "candidate")); got != 1 {
 		t.Errorf("candidate right on a disagreement = %v", got)
