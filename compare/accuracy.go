@@ -24,6 +24,8 @@ const zTruth95 = 1.959963984540054
 type Tally struct {
 	n, nLab int64
 	s       [2]stratum // 0: same judged value, 1: different
+	// wins counts the labeled disagreements only the candidate (0) or only the primary (1) got right.
+	wins [2]int64
 }
 
 type stratum struct {
@@ -78,6 +80,12 @@ func (t *Tally) AddLabel(weight float64, differ, primaryRight, candidateRight bo
 		s.ab += weight
 		s.ab2 += w2
 	}
+	switch {
+	case differ && candidateRight && !primaryRight:
+		t.wins[0]++
+	case differ && primaryRight && !candidateRight:
+		t.wins[1]++
+	}
 }
 
 func tallyWeight(w float64) float64 {
@@ -91,6 +99,8 @@ func tallyWeight(w float64) float64 {
 func (t *Tally) Merge(o *Tally) {
 	t.n += o.n
 	t.nLab += o.nLab
+	t.wins[0] += o.wins[0]
+	t.wins[1] += o.wins[1]
 	for i := range t.s {
 		d, s := &t.s[i], &o.s[i]
 		d.n += s.n
@@ -129,6 +139,13 @@ type Accuracy struct {
 	// paired difference at the effective sample size.
 	AccuracyDelta     *float64    `json:"accuracy_delta"`
 	AccuracyDeltaCI95 *[2]float64 `json:"accuracy_delta_ci95"`
+	// CandidateWinShare is, of the labeled disagreements one model alone got right, the share the
+	// candidate won: the delta is above 0 exactly when it is above 1/2. CandidateWinShareCS95 is its
+	// always-valid 95% confidence sequence (as cs95 of the disagreement rate), so a sequence wholly
+	// above or below 1/2 says which model is better however often it is looked at. Counts, not
+	// weights: null before such a disagreement is labeled.
+	CandidateWinShare     *float64    `json:"candidate_win_share"`
+	CandidateWinShareCS95 *[2]float64 `json:"candidate_win_share_cs95"`
 	// Verdict is "candidate better" or "primary better" when the delta's interval excludes 0, else
 	// "no difference", or "not enough labels" while fewer than 10 disagreements are labeled.
 	Verdict string `json:"verdict"`
@@ -192,6 +209,12 @@ func (t *Tally) Estimate() Accuracy {
 		acc.CandidateAccuracy, acc.CandidateAccuracyCI95 = &c, &cci
 	} else {
 		acc.Note = "each model's accuracy needs labels on agreements too; the delta needs labels on disagreements only"
+	}
+
+	if n := t.wins[0] + t.wins[1]; n > 0 {
+		share := round6(float64(t.wins[0]) / float64(n))
+		lo, hi := ConfidenceSequence(t.wins[0], n, 0.05)
+		acc.CandidateWinShare, acc.CandidateWinShareCS95 = &share, &[2]float64{round6(lo), round6(hi)}
 	}
 
 	// The delta: the disagreements alone (where the judged values agree, b - a is 0).

@@ -40,6 +40,10 @@ func TestAccuracyTextbook(t *testing.T) {
 	if a.Verdict != VerdictNoDifference {
 		t.Errorf("verdict %q with interval %v", a.Verdict, *a.AccuracyDeltaCI95)
 	}
+	lo, hi = ConfidenceSequence(12, 17, 0.05)
+	if *a.CandidateWinShare != round6(12.0/17) || math.Abs(a.CandidateWinShareCS95[0]-lo) > 1e-6 || math.Abs(a.CandidateWinShareCS95[1]-hi) > 1e-6 {
+		t.Errorf("win share %v %v, want 12/17 in [%v %v]", *a.CandidateWinShare, *a.CandidateWinShareCS95, lo, hi)
+	}
 }
 
 // TestTangoKnownValues checks the interval's symmetry, its edges, and that for many pairs it comes
