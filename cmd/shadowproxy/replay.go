@@ -65,17 +65,17 @@ type replaySkipped struct {
 // replayer sends recorded requests to one new candidate and compares its answers with the recorded
 // primary answers.
 type replayer struct {
-	name     string
-	base     *url.URL
-	client   *fasthttp.Client
-	timeout  time.Duration
-	headers  [][2]string
-	routes   map[string]*replayRoute
-	onlyRout string
-	labels   *labelBook
-	out      *bufio.Writer // with -out; written under mu
-	outBuf   []byte
-	tick     <-chan time.Time // nil: no rate limit
+	name      string
+	base      *url.URL
+	client    *fasthttp.Client
+	timeout   time.Duration
+	headers   [][2]string
+	routes    map[string]*replayRoute
+	onlyRoute string
+	labels    *labelBook
+	out       *bufio.Writer // with -out; written under mu
+	outBuf    []byte
+	tick      <-chan time.Time // nil: no rate limit
 
 	mu       sync.Mutex
 	seen     map[[2]string]bool
@@ -131,12 +131,12 @@ func replay(args []string, stdout, stderr io.Writer) error {
 		return exitCode(1)
 	}
 	r := &replayer{
-		name: name, base: base, timeout: *timeout, onlyRout: *route,
+		name: name, base: base, timeout: *timeout, onlyRoute: *route,
 		client: &fasthttp.Client{MaxConnsPerHost: *conc, ReadTimeout: *timeout, WriteTimeout: *timeout,
 			NoDefaultUserAgentHeader: true, DisablePathNormalizing: true, MaxResponseBodySize: 64 << 20},
 		routes: map[string]*replayRoute{},
 		seen:   map[[2]string]bool{},
-		rep: replayReport{Name: name, Routes: []string{}, Shadows: map[string]int64{"ok": 0, "error": 0, "timeout": 0},
+		rep: replayReport{Name: name, Routes: []string{}, Shadows: map[string]int64{"ok": 0, "error": 0, "timeout": 0, "dropped": 0, "sampled_out": 0},
 			Comparisons: map[string]int64{}, CI95: [2]float64{0, 1}, CS95: [2]float64{0, 1}},
 	}
 	for i := range compare.ShapeMismatch + 1 {
@@ -236,7 +236,7 @@ func replay(args []string, stdout, stderr io.Writer) error {
 
 func (r *replayer) configure(cfg *configs.Config) error {
 	for _, rc := range cfg.Routes {
-		if r.onlyRout != "" && rc.Name != r.onlyRout {
+		if r.onlyRoute != "" && rc.Name != r.onlyRoute {
 			continue
 		}
 		cmp, err := compare.New(compareOptions(rc.Compare))
@@ -251,8 +251,8 @@ func (r *replayer) configure(cfg *configs.Config) error {
 		}
 		r.routes[rc.Name] = rr
 	}
-	if r.onlyRout != "" && len(r.routes) == 0 {
-		return fmt.Errorf("-route %s: no such route in the config", r.onlyRout)
+	if r.onlyRoute != "" && len(r.routes) == 0 {
+		return fmt.Errorf("-route %s: no such route in the config", r.onlyRoute)
 	}
 	return nil
 }

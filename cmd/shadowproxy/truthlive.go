@@ -38,12 +38,12 @@ func truthRoutes(cfg *configs.Config) (map[string]tee.TruthRouteOptions, error) 
 	return out, nil
 }
 
-// labelCount is the answer to POST /labels: how many labels had each outcome.
-type labelCount map[string]int
+// labelOutcomes is the answer to POST /labels: how many labels had each outcome.
+type labelOutcomes map[string]int
 
 // joinLabels reads JSON lines of labels from r and joins each with the window.
-func joinLabels(t *tee.Truth, r io.Reader) (labelCount, error) {
-	counts := labelCount{tee.LabelJoined: 0, tee.LabelLate: 0, tee.LabelUnknown: 0, tee.LabelDuplicate: 0, tee.LabelMalformed: 0}
+func joinLabels(t *tee.Truth, r io.Reader) (labelOutcomes, error) {
+	counts := labelOutcomes{tee.LabelJoined: 0, tee.LabelLate: 0, tee.LabelUnknown: 0, tee.LabelDuplicate: 0, tee.LabelMalformed: 0}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxLabelLine)
 	for sc.Scan() {
