@@ -153,6 +153,9 @@ func replay(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if len(labelFiles) > 0 {
+		if !slices.ContainsFunc(cfg.Routes, func(rc configs.Route) bool { return rc.Truth.Prediction != "" }) {
+			return fmt.Errorf("-labels: no route of %s has truth.prediction: name the value a label judges", *path)
+		}
 		if r.labels, err = newLabelBook(labelFiles); err != nil {
 			return err
 		}
