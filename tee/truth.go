@@ -161,7 +161,6 @@ func (t *Truth) observe(route, cand, id string, primary, candidate compare.Respo
 		return
 	}
 	differ := j.Differ()
-	t.compared.WithLabelValues(route, cand, judgedLabel(differ)).Inc()
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -183,6 +182,7 @@ func (t *Truth) observe(route, cand, id string, primary, candidate compare.Respo
 	if r.tallies[cand] == nil {
 		t.touch(route, cand)
 	}
+	t.compared.WithLabelValues(route, cand, judgedLabel(differ)).Inc()
 	tl := r.tally(cand)
 	tl.Add(1, differ, false, false, false)
 	if p.label != nil {
