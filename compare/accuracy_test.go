@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -198,8 +199,11 @@ func TestAccuracyCoverage(t *testing.T) {
 				}
 			}
 			limit := 0.05 + 3*math.Sqrt(0.05*0.95/runs)
-			t.Logf("missed: delta %.1f%% (mean width %.4f), primary %.1f%%, candidate %.1f%%",
-				100*float64(missDelta)/runs, widthSum/float64(width), 100*float64(missP)/runs, 100*float64(missC)/runs)
+			accs := "not estimated (no labeled agreements)"
+			if sc.accuracies {
+				accs = fmt.Sprintf("primary %.1f%%, candidate %.1f%%", 100*float64(missP)/runs, 100*float64(missC)/runs)
+			}
+			t.Logf("missed: delta %.1f%% (mean width %.4f); accuracies %s", 100*float64(missDelta)/runs, widthSum/float64(width), accs)
 			for what, miss := range map[string]int{"delta": missDelta, "primary accuracy": missP, "candidate accuracy": missC} {
 				if r := float64(miss) / runs; r > limit {
 					t.Errorf("%s: the 95%% interval missed the truth in %.1f%% of runs", what, 100*r)
