@@ -12,8 +12,8 @@ import (
 	"strings"
 )
 
-// label is one ground-truth label: {"id":"<request id>","label":<any JSON value>,"route":"..."}.
-type label struct {
+// truthLabel is one ground-truth label: {"id":"<request id>","label":<any JSON value>,"route":"..."}.
+type truthLabel struct {
 	ID    string          `json:"id"`
 	Label json.RawMessage `json:"label"`
 	// Route, when set, restricts the label to that route's exchanges.
@@ -26,8 +26,8 @@ const maxLabelLine = 1 << 20
 var errBadLabel = errors.New("bad label")
 
 // parseLabel reads one JSON line of labels.
-func parseLabel(line []byte) (label, error) {
-	var l label
+func parseLabel(line []byte) (truthLabel, error) {
+	var l truthLabel
 	if err := json.Unmarshal(line, &l); err != nil {
 		return l, fmt.Errorf("%w: %v", errBadLabel, err)
 	}
@@ -55,7 +55,7 @@ func labelValue(text string) json.RawMessage {
 // JSON lines of labels ({), a Label Studio JSON export ([: the first annotation's first choice, or
 // text, of each task whose data has an id), or CSV with a header naming id and label columns.
 // Lines that cannot be read are counted in bad, never silently skipped.
-func readLabels(path string) (labels []label, bad int, err error) {
+func readLabels(path string) (labels []truthLabel, bad int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
@@ -105,7 +105,7 @@ type labelStudioTask struct {
 	} `json:"annotations"`
 }
 
-func readLabelStudio(r io.Reader) (labels []label, bad int, err error) {
+func readLabelStudio(r io.Reader) (labels []truthLabel, bad int, err error) {
 	var tasks []labelStudioTask
 	if err := json.NewDecoder(r).Decode(&tasks); err != nil {
 		return nil, 0, fmt.Errorf("label studio export: %w", err)
@@ -135,12 +135,12 @@ func readLabelStudio(r io.Reader) (labels []label, bad int, err error) {
 			bad++ // a task without our id, or not annotated
 			continue
 		}
-		labels = append(labels, label{ID: t.Data.ID, Route: t.Data.Route, Label: labelValue(text)})
+		labels = append(labels, truthLabel{ID: t.Data.ID, Route: t.Data.Route, Label: labelValue(text)})
 	}
 	return labels, bad, nil
 }
 
-func readLabelsCSV(r io.Reader) (labels []label, bad int, err error) {
+func readLabelsCSV(r io.Reader) (labels []truthLabel, bad int, err error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
 	head, err := cr.Read()
@@ -178,7 +178,7 @@ func readLabelsCSV(r io.Reader) (labels []label, bad int, err error) {
 			bad++ // unlabeled rows of an exported sheet land here too
 			continue
 		}
-		l := label{ID: row[idCol], Label: labelValue(row[labelCol])}
+		l := truthLabel{ID: row[idCol], Label: labelValue(row[labelCol])}
 		if routeCol >= 0 && routeCol < len(row) {
 			l.Route = row[routeCol]
 		}

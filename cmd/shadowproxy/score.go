@@ -99,13 +99,13 @@ func recordedBody(raw json.RawMessage) []byte {
 
 // labelBook holds labels by request id for an offline join.
 type labelBook struct {
-	byID   map[string][]label
-	used   map[*label]bool
+	byID   map[string][]truthLabel
+	used   map[*truthLabel]bool
 	counts labelCounts
 }
 
 func newLabelBook(paths []string) (*labelBook, error) {
-	b := &labelBook{byID: map[string][]label{}, used: map[*label]bool{}}
+	b := &labelBook{byID: map[string][]truthLabel{}, used: map[*truthLabel]bool{}}
 	for _, path := range paths {
 		ls, bad, err := readLabels(path)
 		if err != nil {
@@ -114,7 +114,7 @@ func newLabelBook(paths []string) (*labelBook, error) {
 		b.counts.Malformed += bad
 		for _, l := range ls {
 			b.counts.Read++
-			if slices.ContainsFunc(b.byID[l.ID], func(o label) bool { return o.Route == l.Route }) {
+			if slices.ContainsFunc(b.byID[l.ID], func(o truthLabel) bool { return o.Route == l.Route }) {
 				b.counts.Duplicate++ // the first label of an id (and route) wins
 				continue
 			}
