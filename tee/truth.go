@@ -29,6 +29,12 @@ type TruthRouteOptions struct {
 	MaxPending int
 }
 
+// WithDefaults returns o with every default applied: the values the join runs with.
+func (o TruthRouteOptions) WithDefaults() TruthRouteOptions {
+	o.Window, o.MaxPending = o.window(), o.maxPending()
+	return o
+}
+
 func (o TruthRouteOptions) window() time.Duration {
 	if o.Window > 0 {
 		return o.Window

@@ -32,6 +32,7 @@ routes:
       rules:
         - {path: "top", mode: topk}
         - {path: "embedding", mode: cosine}
+    truth: {prediction: "label"}
 sinks:
   file: {}
   kafka: {brokers: ["127.0.0.1:9092"], topic: records}
@@ -67,6 +68,11 @@ func effectiveDefaults(t *testing.T) map[string]any {
 		t.Fatal(err)
 	}
 	ko = ko.WithDefaults()
+	truth, err := truthRoutes(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := truth["r"].WithDefaults()
 	cand := to.Candidates[0]
 	return map[string]any{
 		"listen":           cfg.Listen,
@@ -109,6 +115,8 @@ func effectiveDefaults(t *testing.T) map[string]any {
 		"record.max_body":       int64(to.MaxBody),
 		"record.redact.headers": to.Record.RedactHeaders,
 		"record.redact.query":   to.Record.RedactQuery,
+		"truth.window":          tr.Window,
+		"truth.max_pending":     tr.MaxPending,
 
 		"sinks.file.path":                  fo.Path,
 		"sinks.file.max_bytes":             fo.MaxBytes,
@@ -147,7 +155,8 @@ func TestDefaultsOfAMinimalConfig(t *testing.T) {
 		"record.disagreements": pct(1), "record.agreements": pct(0.01), "record.max_body": int64(64 << 10),
 		"record.redact.headers": append(slices.Clone(tee.CredentialHeaders), "Set-Cookie"),
 		"record.redact.query":   tee.DefaultRedactQuery,
-		"primary.idle_timeout":  time.Second, "secondary.idle_timeout": time.Second, "candidates[].idle_timeout": time.Second,
+		"truth.window":          time.Hour, "truth.max_pending": 100000,
+		"primary.idle_timeout": time.Second, "secondary.idle_timeout": time.Second, "candidates[].idle_timeout": time.Second,
 		"sinks.file.path": "./shadowproxy-records.jsonl", "sinks.file.max_bytes": int64(256 << 20),
 		"sinks.file.keep": 4, "sinks.file.buffer": 4096,
 		"sinks.kafka.acks": "all", "sinks.kafka.compression": "none", "sinks.kafka.batch_size": 100,
@@ -208,8 +217,8 @@ func TestREADMEDefaultsTable(t *testing.T) {
 var ownerTypes = map[string]any{
 	"proxy.Options": proxy.Options{}, "proxy.Upstream": proxy.Upstream{},
 	"tee.Options": tee.Options{}, "tee.UpstreamOptions": tee.UpstreamOptions{}, "tee.NoiseOptions": tee.NoiseOptions{},
-	"tee.RecordOptions": tee.RecordOptions{},
-	"compare.Options":   compare.Options{}, "compare.Rule": compare.Rule{},
+	"tee.RecordOptions": tee.RecordOptions{}, "tee.TruthRouteOptions": tee.TruthRouteOptions{},
+	"compare.Options": compare.Options{}, "compare.Rule": compare.Rule{},
 	"sink.FileOptions": sink.FileOptions{}, "sink.KafkaOptions": sink.KafkaOptions{}, "sink.SpoolOptions": sink.SpoolOptions{},
 }
 
