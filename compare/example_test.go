@@ -157,24 +157,6 @@ func ExampleGRPCSet() {
 	// {"model_name":"iris-v2","model_version":"","id":"42","inputs":[{"name":"x","datatype":"FP32","shape":[1,2],"data":[5.1,3.5]}]}
 }
 
-// Labels on the disagreements alone give the accuracy difference: where both models give the same
-// value they are both right or both wrong. Here 1,000 comparisons, 40 of which differ; of those the
-// candidate is right on 25 and the primary on 10.
-func ExampleTally() {
-	var t compare.Tally
-	for i := range 1000 {
-		differ := i < 40
-		labeled := differ // only the disagreements are labeled
-		t.Add(1, differ, labeled, differ && i >= 25 && i < 35, differ && i < 25)
-	}
-	a := t.Estimate()
-	fmt.Printf("delta %+.3f, 95%% interval [%+.3f, %+.3f], %s\n", *a.AccuracyDelta, a.AccuracyDeltaCI95[0], a.AccuracyDeltaCI95[1], a.Verdict)
-	fmt.Println(a.PrimaryAccuracy == nil, a.Note != "")
-	// Output:
-	// delta +0.015, 95% interval [+0.004, +0.028], candidate better
-	// true true
-}
-
 // A Picker reads the judged value through the normalised view: a kserve-v2 output by name, its
 // data read by shape.
 func ExamplePicker_Pick() {

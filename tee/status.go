@@ -46,7 +46,7 @@ type CandidateStatus struct {
 	Chaos *ChaosStatus `json:"chaos,omitempty"`
 	// Truth is what ground-truth labels say of the candidate against the primary (the fields of
 	// `shadowproxy score`); present on routes with truth.prediction.
-	Truth *compare.Accuracy `json:"truth,omitempty"`
+	Truth *stats.Accuracy `json:"truth,omitempty"`
 }
 
 // RateStatus is an agree/disagree count with its rate and intervals.

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/compare/stats"
 )
 
 // Label outcomes: the outcome label of shadowproxy_truth_labels_total and what Truth.Label returns.
@@ -73,7 +74,7 @@ type truthRoute struct {
 	// gone holds ids that left the window, in two generations of up to MaxPending each, so a late
 	// label is told from an unknown one within bounded memory.
 	gone, goneOld map[string]struct{}
-	tallies       map[string]*compare.Tally
+	tallies       map[string]*stats.Tally
 }
 
 // pendingTruth is one request waiting for its label.
@@ -124,7 +125,7 @@ func (t *Truth) Configure(routes map[string]TruthRouteOptions) {
 		r := t.routes[name]
 		if r == nil {
 			r = &truthRoute{name: name, pending: map[string]*pendingTruth{}, gone: map[string]struct{}{},
-				goneOld: map[string]struct{}{}, tallies: map[string]*compare.Tally{}}
+				goneOld: map[string]struct{}{}, tallies: map[string]*stats.Tally{}}
 			t.routes[name] = r
 		}
 		r.opts = o
@@ -196,10 +197,10 @@ func (t *Truth) observe(route, cand, id string, primary, candidate compare.Respo
 	}
 }
 
-func (r *truthRoute) tally(cand string) *compare.Tally {
+func (r *truthRoute) tally(cand string) *stats.Tally {
 	tl := r.tallies[cand]
 	if tl == nil {
-		tl = new(compare.Tally)
+		tl = new(stats.Tally)
 		r.tallies[cand] = tl
 	}
 	return tl
@@ -217,7 +218,7 @@ func (t *Truth) touch(route, cand string) {
 }
 
 // join applies a label to one candidate's comparison. t.mu is held.
-func (t *Truth) join(r *truthRoute, cand string, j compare.Judged, label []byte, tl *compare.Tally) {
+func (t *Truth) join(r *truthRoute, cand string, j compare.Judged, label []byte, tl *stats.Tally) {
 	differ := j.Differ()
 	pr, cr := j.Right(label)
 	tl.AddLabel(1, differ, pr, cr)
@@ -304,7 +305,7 @@ func (t *Truth) CountMalformed(route string) {
 }
 
 // estimate returns the candidate's accuracy on route, or nil when the route joins no labels.
-func (t *Truth) estimate(route, cand string) *compare.Accuracy {
+func (t *Truth) estimate(route, cand string) *stats.Accuracy {
 	if t == nil {
 		return nil
 	}
@@ -319,7 +320,7 @@ func (t *Truth) estimate(route, cand string) *compare.Accuracy {
 		if r.opts.Picker == nil {
 			return nil
 		}
-		tl = new(compare.Tally)
+		tl = new(stats.Tally)
 	}
 	a := tl.Estimate()
 	return &a

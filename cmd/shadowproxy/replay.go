@@ -25,6 +25,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/compare/stats"
 	"github.com/shadowproxy/shadowproxy/configs"
 	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/sink"
@@ -43,8 +44,8 @@ type replayReport struct {
 	// 1/share requests of the production traffic it was recorded from.
 	WeightedEstimate *float64 `json:"weighted_estimate"`
 	// Truth is present with -labels: the new candidate against the recorded primary.
-	Truth   *compare.Accuracy `json:"truth,omitempty"`
-	Skipped replaySkipped     `json:"skipped"`
+	Truth   *stats.Accuracy `json:"truth,omitempty"`
+	Skipped replaySkipped   `json:"skipped"`
 	// RedactedHeaders counts, by name, the headers that were redacted in the records and so not
 	// replayed (supply them with -header).
 	RedactedHeaders map[string]int64 `json:"redacted_headers,omitempty"`
@@ -82,7 +83,7 @@ type replayer struct {
 	rep      replayReport
 	wsum     float64
 	wdis     float64
-	tally    compare.Tally
+	tally    stats.Tally
 	sent     atomic.Int64
 	compared atomic.Int64
 }
@@ -438,9 +439,9 @@ func (r *replayer) report() replayReport {
 	agree, disagree := rep.Comparisons["agree"], rep.Comparisons["disagree"]
 	if n := agree + disagree; n > 0 {
 		rep.DisagreementRate = float64(disagree) / float64(n)
-		lo, hi := compare.Wilson(disagree, n, 1.959963984540054)
+		lo, hi := stats.Wilson(disagree, n, 1.959963984540054)
 		rep.CI95 = [2]float64{lo, hi}
-		lo, hi = compare.ConfidenceSequence(disagree, n, 0.05)
+		lo, hi = stats.ConfidenceSequence(disagree, n, 0.05)
 		rep.CS95 = [2]float64{lo, hi}
 	}
 	if r.wsum > 0 {

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/compare/stats"
 	"github.com/shadowproxy/shadowproxy/configs"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
@@ -36,7 +37,7 @@ type scoreRoute struct {
 
 type scoreCandidate struct {
 	Name string `json:"name"`
-	compare.Accuracy
+	stats.Accuracy
 }
 
 // recordCounts says what happened to every record read.
@@ -191,18 +192,18 @@ func eachRecordIn(r io.Reader, fn func(*sink.Record)) (malformed int, err error)
 
 // tallies are per route and candidate, kept in the order first seen.
 type tallies struct {
-	byKey map[[2]string]*compare.Tally
+	byKey map[[2]string]*stats.Tally
 	keys  [][2]string
 }
 
-func (t *tallies) get(route, cand string) *compare.Tally {
+func (t *tallies) get(route, cand string) *stats.Tally {
 	if t.byKey == nil {
-		t.byKey = map[[2]string]*compare.Tally{}
+		t.byKey = map[[2]string]*stats.Tally{}
 	}
 	k := [2]string{route, cand}
 	tl, ok := t.byKey[k]
 	if !ok {
-		tl = new(compare.Tally)
+		tl = new(stats.Tally)
 		t.byKey[k] = tl
 		t.keys = append(t.keys, k)
 	}
@@ -226,7 +227,7 @@ func (t *tallies) routes(routeOrder []string) []scoreRoute {
 }
 
 // judgeRecord judges one record against its label (nil: unlabeled) and counts it.
-func judgeRecord(rec *sink.Record, p *compare.Picker, lbl []byte, tl *compare.Tally, c *recordCounts) {
+func judgeRecord(rec *sink.Record, p *compare.Picker, lbl []byte, tl *stats.Tally, c *recordCounts) {
 	if rec.Kind == sink.KindCandidateError {
 		c.CandidateErrors++
 		return

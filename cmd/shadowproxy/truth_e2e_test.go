@@ -15,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/valyala/fasthttp"
 
-	"github.com/shadowproxy/shadowproxy/compare"
+	"github.com/shadowproxy/shadowproxy/compare/stats"
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
@@ -59,7 +59,7 @@ func truthModels(t *testing.T) (primary, candidate string) {
 }
 
 // statusTruth reads /status's truth of the one candidate.
-func statusTruth(t *testing.T, p *process) *compare.Accuracy {
+func statusTruth(t *testing.T, p *process) *stats.Accuracy {
 	t.Helper()
 	resp, err := http.Get("http://" + p.admin + "/status")
 	if err != nil {
@@ -69,7 +69,7 @@ func statusTruth(t *testing.T, p *process) *compare.Accuracy {
 	var st struct {
 		Routes []struct {
 			Candidates []struct {
-				Truth *compare.Accuracy `json:"truth"`
+				Truth *stats.Accuracy `json:"truth"`
 			} `json:"candidates"`
 		} `json:"routes"`
 	}

@@ -26,3 +26,21 @@ func ExampleVerdict() {
 	// promote
 	// keep watching true
 }
+
+// Labels on the disagreements alone give the accuracy difference: where both models give the same
+// value they are both right or both wrong. Here 1,000 comparisons, 40 of which differ; of those the
+// candidate is right on 25 and the primary on 10.
+func ExampleTally() {
+	var t stats.Tally
+	for i := range 1000 {
+		differ := i < 40
+		labeled := differ // only the disagreements are labeled
+		t.Add(1, differ, labeled, differ && i >= 25 && i < 35, differ && i < 25)
+	}
+	a := t.Estimate()
+	fmt.Printf("delta %+.3f, 95%% interval [%+.3f, %+.3f], %s\n", *a.AccuracyDelta, a.AccuracyDeltaCI95[0], a.AccuracyDeltaCI95[1], a.Verdict)
+	fmt.Println(a.PrimaryAccuracy == nil, a.Note != "")
+	// Output:
+	// delta +0.015, 95% interval [+0.004, +0.028], candidate better
+	// true true
+}
