@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command hostile runs a shadowproxy binary against sloppy and hostile model servers on loopback and
 // reports its peak RSS and CPU, the primary's latency and the error counts: the figures of the
 // README's "Security and reliability" section.
@@ -8,7 +10,8 @@
 //	go run ./bench/hostile -bin /tmp/shadowproxy -scenario endless [-baseline]   # 300 requests, endless candidate body
 //	go run ./bench/hostile -bin /tmp/shadowproxy -scenario idle [-idle_timeout 1m] # upstreams closing idle conns after 2s
 //
-// Every run is bounded (request counts, a 1 GiB cap on the endless body) and kills the binary at its end.
+// Every run is bounded (request counts, a 1 GiB cap on the endless body) and kills the binary at its
+// end. Linux only: it reads /proc.
 package main
 
 import (
@@ -29,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -66,6 +70,8 @@ func start(bin, cfg string) *proc {
 	path := filepath.Join(dir, "c.yaml")
 	os.WriteFile(path, []byte(strings.ReplaceAll(cfg, "RECORDS", filepath.Join(dir, "r.jsonl"))), 0o600)
 	p := &proc{cmd: exec.Command(bin, "run", "-config", path)}
+	// The binary dies with the harness, also when the harness is killed (its output piped to head).
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stderr, _ := p.cmd.StderrPipe()
 	if err := p.cmd.Start(); err != nil {
 		panic(err)

@@ -54,7 +54,13 @@ func TestE2EStrayResponsesNeverShiftAnswers(t *testing.T) {
 		if status != 200 || body != id {
 			t.Errorf("client %d got %d %q, want its own answer %q", i, status, body, id)
 		}
-		time.Sleep(400 * time.Millisecond) // the stray answers arrive while the connections are idle
+		// Once the candidate has answered too, the stray answers (0.3s later) arrive while the
+		// connections are idle, with room for a loaded machine: one arriving after the next request
+		// went out is the known limit (README, "Security and reliability").
+		waitFor(t, "the shadow", func() bool {
+			return p.metric(t, `shadowproxy_shadow_requests_total{candidate="iris-v2",outcome="ok",route="iris"}`) == float64(i+1)
+		})
+		time.Sleep(700 * time.Millisecond)
 	}
 	const agree = `shadowproxy_comparisons_total{candidate="iris-v2",result="agree",route="iris"}`
 	waitFor(t, "4 shadows", func() bool {
