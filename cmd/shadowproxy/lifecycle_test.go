@@ -197,7 +197,8 @@ func TestValidateCommand(t *testing.T) {
 func TestDemoCommand(t *testing.T) {
 	records := filepath.Join(t.TempDir(), "demo.jsonl")
 	var out bytes.Buffer
-	cmd := exec.Command(binary, "demo", "-duration", "3s", "-rate", "200", "-disagree", "0.1", "-records", records)
+	// 4 s: the demo labels what it sent two seconds before, so even a loaded machine posts labels twice.
+	cmd := exec.Command(binary, "demo", "-duration", "4s", "-rate", "200", "-disagree", "0.1", "-records", records)
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
