@@ -378,7 +378,7 @@ func (v *validator) address(f, addr string, hostOptional bool) {
 // url checks an upstream URL: http or https, a host and an optional numeric port, no credentials.
 func (v *validator) url(f, raw string) {
 	if !strings.Contains(raw, "://") {
-		v.errorf(f, "bad URL %q: want http://host:port or https://host:port (grpc:// or grpcs:// for gRPC)", raw)
+		v.errorf(f, "bad URL %q: want http://host:port or https://host:port", raw)
 		return
 	}
 	u, err := url.Parse(raw)
