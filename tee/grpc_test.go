@@ -201,7 +201,7 @@ func TestRewriteHTTP(t *testing.T) {
 		}},
 	})
 	tee = tee2
-	offer("/v1/other", `{"model":"m"}`)       // no such prefix: not_applicable
+	offer("/v1/other", `{"model":"m"}`)        // no such prefix: not_applicable
 	offer("/v2/models/iris/infer", `not json`) // error
 	closeTee(t, tee)
 
