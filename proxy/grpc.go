@@ -396,7 +396,6 @@ func (c *grpcCall) offer() {
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.Header.DisableNormalizing()
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.SetRequestURI(c.method)
 	req.Header.SetHost(c.authority)

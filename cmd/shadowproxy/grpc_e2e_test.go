@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -20,6 +22,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -432,4 +435,47 @@ func TestE2ERewriteHTTP(t *testing.T) {
 			t.Errorf("record %v: want the client's path and body", req)
 		}
 	}
+}
+
+// TestE2EGRPCTLS: grpc_tls serves the gRPC listener over TLS, and a grpcs:// primary is reached over
+// TLS with the route's CA.
+func TestE2EGRPCTLS(t *testing.T) {
+	certPEM, keyPEM := selfSigned(t)
+	dir := t.TempDir()
+	ca, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(ca, certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	primary := proxytest.ServeGRPCTLS(t, v2Model{version: "7"}.handler(), certPEM, keyPEM)
+	p, _ := startProxy(t, fmt.Sprintf(`listen: "127.0.0.1:0"
+grpc_listen: "127.0.0.1:0"
+grpc_tls: {cert: %q, key: %q}
+admin: "127.0.0.1:0"
+routes:
+  - name: tls
+    primary: {url: %q, tls: {ca: %q}}
+`, ca, key, primary, ca))
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(certPEM)
+	conn, err := grpc.NewClient("passthrough:///"+p.grpc, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: "127.0.0.1"})),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(proxytest.Bytes{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	resp, err := infer(context.Background(), conn, encodeV2Request("fraud", "tls-1", []float32{3}, true))
+	if err != nil {
+		t.Fatalf("a call over TLS to a TLS primary: %v", err)
+	}
+	if r, err := decodeV2Request(resp); err != nil || r.model != "fraud" || r.id != "tls-1" {
+		t.Errorf("answer %q: want the primary's, naming model fraud and id tls-1", resp)
+	}
+	plain := grpcClient(t, p.grpc)
+	if _, err := infer(context.Background(), plain, []byte("x")); status.Code(err) != codes.Unavailable {
+		t.Errorf("a cleartext call to the TLS listener: %v, want Unavailable", err)
+	}
+	p.stop(t)
 }

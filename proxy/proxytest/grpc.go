@@ -2,11 +2,13 @@ package proxytest
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -19,20 +21,34 @@ type GRPCHandler func(ctx context.Context, method string, md metadata.MD, req []
 // returns its grpc://host:port URL. Every method is served as unary; messages pass as bytes.
 func ServeGRPC(t testing.TB, h GRPCHandler) string {
 	t.Helper()
+	return serveGRPC(t, h, "grpc://")
+}
+
+// ServeGRPCTLS is ServeGRPC over TLS with the given PEM certificate and key; it returns a grpcs URL.
+func ServeGRPCTLS(t testing.TB, h GRPCHandler, certPEM, keyPEM []byte) string {
+	t.Helper()
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return serveGRPC(t, h, "grpcs://", grpc.Creds(credentials.NewServerTLSFromCert(&cert)))
+}
+
+func serveGRPC(t testing.TB, h GRPCHandler, scheme string, opts ...grpc.ServerOption) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := NewGRPCServer(h)
+	s := NewGRPCServer(h, opts...)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Serve(ln) }()
 	t.Cleanup(func() { s.Stop(); <-done })
-	return "grpc://" + ln.Addr().String()
+	return scheme + ln.Addr().String()
 }
 
 // NewGRPCServer returns a gRPC server that answers every method with h (see ServeGRPC).
-func NewGRPCServer(h GRPCHandler) *grpc.Server {
-	return grpc.NewServer(grpc.ForceServerCodec(Bytes{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+func NewGRPCServer(h GRPCHandler, opts ...grpc.ServerOption) *grpc.Server {
+	opts = append(opts, grpc.ForceServerCodec(Bytes{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
 		method, _ := grpc.MethodFromServerStream(ss)
 		md, _ := metadata.FromIncomingContext(ss.Context())
 		var req []byte
@@ -46,6 +62,7 @@ func NewGRPCServer(h GRPCHandler) *grpc.Server {
 		}
 		return ss.SendMsg(&resp)
 	}))
+	return grpc.NewServer(opts...)
 }
 
 // transportStream lets a handler call grpc.SetHeader and grpc.SetTrailer on its context.
