@@ -98,7 +98,7 @@ func NewGRPC(o GRPCOptions) (*GRPCServer, error) {
 	}
 	opts := []grpc.ServerOption{
 		grpc.UnknownServiceHandler(s.handle),
-		grpc.ForceServerCodec(RawCodec{}),
+		grpc.ForceServerCodecV2(RawCodec{}),
 		grpc.MaxRecvMsgSize(orInt(o.MaxRequestBody, 16<<20)),
 	}
 	if o.TLS != nil {

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -145,14 +146,23 @@ func TestGRPCUnaryProxied(t *testing.T) {
 		t.Errorf("requests_total{route=infer,code=200} = %v, want 1", n)
 	}
 
+	// A gzip-compressed call is accepted; the primary and the mirror get the message itself.
+	if resp, err := h.invoke(context.Background(), inferMethod, []byte("zipped"), grpc.UseCompressor(gzip.Name)); err != nil || string(resp) != "answer:zipped" {
+		t.Errorf("a gzip-compressed call: %q %v, want answer:zipped", resp, err)
+	}
+	<-got
+	if ex := m.all(); len(ex) != 2 || string(ex[1].req) != "zipped" {
+		t.Errorf("the mirror got %+v, want the compressed call's message uncompressed", ex)
+	}
+
 	// A shadow (marked) call is proxied, not mirrored again.
 	sctx := metadata.AppendToOutgoingContext(context.Background(), ShadowHeader, "1")
 	if _, err := h.invoke(sctx, inferMethod, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	<-got
-	if n := len(m.all()); n != 1 {
-		t.Errorf("%d exchanges mirrored after a shadow call, want still 1", n)
+	if n := len(m.all()); n != 2 {
+		t.Errorf("%d exchanges mirrored after a shadow call, want still 2", n)
 	}
 }
 

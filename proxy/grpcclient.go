@@ -12,6 +12,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding"
+	_ "google.golang.org/grpc/encoding/gzip" // gzip-compressed messages are accepted (and forwarded uncompressed)
+	"google.golang.org/grpc/mem"
 )
 
 // Headers of a gRPC exchange handed to a Mirror (see GRPCServer): the call's status and its message.
@@ -27,25 +29,26 @@ func IsGRPC(rawURL string) bool {
 }
 
 // RawCodec passes gRPC messages through as bytes: the proxy never decodes a message on its path. Its
-// values are *[]byte; Unmarshal copies, since gRPC reuses the buffer it hands over.
+// values are *[]byte. Each message is copied once, out of gRPC's receive buffers (which it reuses),
+// and sent from that copy.
 type RawCodec struct{}
 
-// Marshal returns the bytes v points to.
-func (RawCodec) Marshal(v any) ([]byte, error) {
+// Marshal returns the bytes v points to, without copying them.
+func (RawCodec) Marshal(v any) (mem.BufferSlice, error) {
 	b, ok := v.(*[]byte)
 	if !ok {
 		return nil, fmt.Errorf("raw codec: cannot marshal %T", v)
 	}
-	return *b, nil
+	return mem.BufferSlice{mem.SliceBuffer(*b)}, nil
 }
 
-// Unmarshal copies data into the slice v points to.
-func (RawCodec) Unmarshal(data []byte, v any) error {
+// Unmarshal sets the slice v points to to a copy of data.
+func (RawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	b, ok := v.(*[]byte)
 	if !ok {
 		return fmt.Errorf("raw codec: cannot unmarshal into %T", v)
 	}
-	*b = append((*b)[:0], data...)
+	*b = data.Materialize()
 	return nil
 }
 
@@ -53,7 +56,7 @@ func (RawCodec) Unmarshal(data []byte, v any) error {
 // in the content type (application/grpc+proto).
 func (RawCodec) Name() string { return "proto" }
 
-var _ encoding.Codec = RawCodec{}
+var _ encoding.CodecV2 = RawCodec{}
 
 // DialGRPC makes the client of a gRPC upstream (grpc://host:port in cleartext HTTP/2, grpcs:// with
 // TLS) whose calls pass messages through as bytes (RawCodec, values *[]byte). It returns the target
@@ -92,7 +95,7 @@ func DialGRPC(u Upstream) (*grpc.ClientConn, string, error) {
 	// passthrough: the address is dialled as given, like the HTTP clients' (no resolver goroutine).
 	cc, err := grpc.NewClient("passthrough:///"+addr,
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.ForceCodec(RawCodec{}), grpc.MaxCallRecvMsgSize(maxBody), grpc.MaxCallSendMsgSize(maxBody)),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(RawCodec{}), grpc.MaxCallRecvMsgSize(maxBody), grpc.MaxCallSendMsgSize(maxBody)),
 	)
 	if err != nil {
 		return nil, "", fmt.Errorf("url %q: %w", u.URL, err)

@@ -21,7 +21,7 @@ import (
 func serveGRPC(addr string, delay time.Duration, size int, disagree float64) error {
 	n := max(1, size/40)
 	agree, other := inferResponse(n, 1), inferResponse(n, 2)
-	s := grpc.NewServer(grpc.ForceServerCodec(proxy.RawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
+	s := grpc.NewServer(grpc.ForceServerCodecV2(proxy.RawCodec{}), grpc.UnknownServiceHandler(func(_ any, ss grpc.ServerStream) error {
 		var req []byte
 		if err := ss.RecvMsg(&req); err != nil {
 			return err
