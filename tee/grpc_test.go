@@ -75,7 +75,7 @@ func TestTeeGRPCCandidate(t *testing.T) {
 	const n = 10
 	for i := range n {
 		req, resp := grpcExchange("req-"+itoa(i), []byte{byte(i)}, []byte("same"), codes.OK)
-		if !tee.Offer(req, resp, time.Millisecond) {
+		if !tee.Offer(offered(req, resp, time.Millisecond)) {
 			t.Fatalf("exchange %d not taken", i)
 		}
 	}
@@ -137,7 +137,7 @@ func TestTeeGRPCCandidateFailures(t *testing.T) {
 		Sink:   ms,
 	})
 	req, resp := grpcExchange("req-1", []byte("x"), []byte("y"), codes.OK)
-	tee.Offer(req, resp, time.Millisecond)
+	tee.Offer(offered(req, resp, time.Millisecond))
 	closeTee(t, tee)
 	m := tee.metrics
 	if n := testutil.ToFloat64(m.shadows.WithLabelValues("iris", "dead", "error")); n != 1 {
@@ -188,7 +188,7 @@ func TestRewriteHTTP(t *testing.T) {
 		req, resp := exchange("req", body, `{"ok":true}`)
 		req.SetRequestURI(path)
 		req.Header.Set("X-Debug", "1")
-		tee.Offer(req, resp, time.Millisecond)
+		tee.Offer(offered(req, resp, time.Millisecond))
 	}
 	offer("/v2/models/iris/infer", `{"model":"llama-3-70b","prompt":"hi"}`)
 	closeTee(t, tee)
