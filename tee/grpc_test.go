@@ -1,6 +1,7 @@
 package tee
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -227,6 +228,71 @@ func TestRewriteHTTP(t *testing.T) {
 	for res, n := range map[string]float64{"ok": 1, "not_applicable": 1, "error": 1} {
 		if v := testutil.ToFloat64(tee.metrics.rewrites.WithLabelValues("iris", "v2", res)); v != n {
 			t.Errorf("shadow_rewrites_total{result=%s} = %v, want %v", res, v, n)
+		}
+	}
+}
+
+// TestTeeGRPCViews: ModelInfer answers compare through their KServe v2 view, typed contents and
+// raw_output_contents alike; a message that does not decode is unparseable; error answers compare
+// by their gRPC codes.
+func TestTeeGRPCViews(t *testing.T) {
+	const view = `{"model_name":"iris","outputs":[{"name":"label","datatype":"INT64","shape":[2],"data":[1,2]}]}`
+	typed, err := compare.GRPCEncode(inferMethod, []byte(view), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := compare.GRPCEncodeRaw(inferMethod, []byte(view), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(typed, raw) {
+		t.Fatal("typed and raw encodings are the same bytes: the test would not tell them apart")
+	}
+	flipped, err := compare.GRPCEncodeRaw(inferMethod, []byte(strings.Replace(view, "[1,2]", "[1,0]", 1)), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := proxytest.ServeGRPC(t, func(_ context.Context, _ string, md metadata.MD, _ []byte) ([]byte, error) {
+		switch strings.Join(md["x-answer"], "") {
+		case "raw":
+			return raw, nil
+		case "flipped":
+			return flipped, nil
+		case "garbage":
+			return []byte{0xff, 0xff, 0xff}, nil
+		case "missing":
+			return nil, status.Error(codes.NotFound, "no such model")
+		}
+		return nil, status.Error(codes.Internal, "unexpected")
+	})
+	reg := prometheus.NewRegistry()
+	ms := &memorySink{}
+	tee := newTestTee(t, reg, Options{
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "v2", URL: url, Concurrency: 1}, Sample: 1}},
+		Record:     RecordOptions{Disagreements: 1},
+		Sink:       ms,
+	})
+	for _, c := range []struct {
+		answer  string
+		primary codes.Code
+	}{{"raw", codes.OK}, {"flipped", codes.OK}, {"garbage", codes.OK}, {"missing", codes.OK}, {"missing", codes.NotFound}} {
+		msg := typed
+		if c.primary != codes.OK {
+			msg = nil
+		}
+		req, resp := grpcExchange("req-"+c.answer, []byte{}, msg, c.primary)
+		req.Header.Set("x-answer", c.answer)
+		tee.Offer(offered(req, resp, time.Millisecond))
+	}
+	closeTee(t, tee)
+	for res, want := range map[string]float64{"agree": 2, "disagree": 1, "unparseable": 1, "candidate_error": 1} {
+		if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "v2", res)); got != want {
+			t.Errorf("comparisons{result=%s} = %v, want %v", res, got, want)
+		}
+	}
+	for _, r := range ms.records() {
+		if r.Kind == sink.KindDisagreement && len(r.Diff) == 1 && r.Diff[0].Path != "outputs.label[1]" {
+			t.Errorf("the flipped answer's diff %+v, want outputs.label[1]", r.Diff)
 		}
 	}
 }

@@ -479,3 +479,52 @@ routes:
 	}
 	p.stop(t)
 }
+
+// TestE2EGRPCRewrite: a candidate serving the model under another name gets ModelInfer requests
+// with its model_name (compare.GRPCSet) and its metadata; the primary and the records keep the
+// client's.
+func TestE2EGRPCRewrite(t *testing.T) {
+	var mu sync.Mutex
+	var primaryModels, candModels, candMeta []string
+	primary := proxytest.ServeGRPC(t, v2Model{version: "7", seen: func(r v2Request, _ metadata.MD) {
+		mu.Lock()
+		primaryModels = append(primaryModels, r.model)
+		mu.Unlock()
+	}}.handler())
+	candidate := proxytest.ServeGRPC(t, v2Model{version: "8", raw: true, seen: func(r v2Request, md metadata.MD) {
+		mu.Lock()
+		candModels, candMeta = append(candModels, r.model), append(candMeta, strings.Join(md["x-model"], ","))
+		mu.Unlock()
+	}}.handler())
+	records := filepath.Join(t.TempDir(), "records.jsonl")
+	cfg := strings.Replace(grpcConfig(primary, candidate, records, `        rewrite:
+          body: {set: {model_name: fraud-v8}}
+          headers: {set: {x-model: v8}}`), "agreements: 0%", "agreements: 100%", 1)
+	cfg = strings.Replace(cfg, "ignore: [model_version", "ignore: [model_name, model_version", 1)
+	p, _ := startProxy(t, cfg)
+	conn := grpcClient(t, p.grpc)
+	const n = 5
+	for i := range n {
+		if _, err := infer(context.Background(), conn, encodeV2Request("fraud", fmt.Sprint(i), []float32{float32(i)}, false)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	waitFor(t, "5 agreements", func() bool {
+		return p.metric(t, `shadowproxy_comparisons_total{candidate="fraud-v8",result="agree",route="fraud-grpc"}`) == n
+	})
+	if got := p.metric(t, `shadowproxy_shadow_rewrites_total{candidate="fraud-v8",result="ok",route="fraud-grpc"}`); got != n {
+		t.Errorf("shadow_rewrites_total{result=ok} = %v, want %d", got, n)
+	}
+	p.stop(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(primaryModels, ",") != "fraud,fraud,fraud,fraud,fraud" || strings.Join(candModels, ",") != "fraud-v8,fraud-v8,fraud-v8,fraud-v8,fraud-v8" ||
+		strings.Join(candMeta, ",") != "v8,v8,v8,v8,v8" {
+		t.Errorf("the primary saw models %v, the candidate %v with x-model %v; want fraud, and fraud-v8 with v8", primaryModels, candModels, candMeta)
+	}
+	for _, r := range readRecords(t, records) {
+		if m := r["request"].(map[string]any)["body"].(map[string]any)["model_name"]; m != "fraud" {
+			t.Errorf("record's request model_name %v, want the client's fraud", m)
+		}
+	}
+}
