@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,6 +101,7 @@ func NewGRPC(o GRPCOptions) (*GRPCServer, error) {
 		grpc.UnknownServiceHandler(s.handle),
 		grpc.ForceServerCodecV2(RawCodec{}),
 		grpc.MaxRecvMsgSize(orInt(o.MaxRequestBody, 16<<20)),
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
