@@ -111,7 +111,7 @@ func NewGRPC(o GRPCOptions) (*GRPCServer, error) {
 }
 
 // SetRoutes replaces the route table at once: new calls use the new routes, calls in flight finish
-// on the old, whose primary connections close when their last call ends.
+// on the old, whose primary connections close when their last call ends (no timer is left behind).
 func (s *GRPCServer) SetRoutes(rs []Route) error {
 	t := &grpcTable{}
 	seen := make(map[string]bool, len(rs))
@@ -148,19 +148,26 @@ func (s *GRPCServer) SetRoutes(rs []Route) error {
 	return nil
 }
 
-// retire closes each route's connection once no call uses it. A call that loaded the table just
-// before the swap gets a second to take its reference.
+// retire closes each route's connection once no call uses it (acquire and release).
 func (t *grpcTable) retire() {
 	for _, r := range t.routes {
 		r.retired.Store(true)
-	}
-	time.AfterFunc(time.Second, func() {
-		for _, r := range t.routes {
-			if r.inflight.Load() == 0 {
-				r.close()
-			}
+		if r.inflight.Load() == 0 {
+			r.close()
 		}
-	})
+	}
+}
+
+// acquire takes a reference to the route's connection for one call; it fails when the route was
+// retired meanwhile (the caller matches again on the new table). The order of the atomics makes
+// sure that retire and the last release between them close the connection once no call holds it.
+func (r *grpcRoute) acquire() bool {
+	r.inflight.Add(1)
+	if r.retired.Load() {
+		r.release()
+		return false
+	}
+	return true
 }
 
 func (r *grpcRoute) close() { r.closeOnce.Do(func() { _ = r.conn.Close() }) }
@@ -243,12 +250,16 @@ func (s *GRPCServer) handle(_ any, ss grpc.ServerStream) error {
 	ctx := ss.Context()
 	in, _ := metadata.FromIncomingContext(ctx)
 	authority := first(in[":authority"])
-	r := s.table.Load().match(method, authority, in)
-	if r == nil {
-		s.none.inc(HTTPStatus(codes.Unimplemented))
-		return status.Errorf(codes.Unimplemented, "no route for method %s", method)
+	var r *grpcRoute
+	for {
+		if r = s.table.Load().match(method, authority, in); r == nil {
+			s.none.inc(HTTPStatus(codes.Unimplemented))
+			return status.Errorf(codes.Unimplemented, "no route for method %s", method)
+		}
+		if r.acquire() {
+			break
+		}
 	}
-	r.inflight.Add(1)
 	defer r.release()
 
 	c := &grpcCall{s: s, r: r, method: method, authority: authority, md: forwardMetadata(in)}

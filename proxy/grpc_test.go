@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/metadata"
@@ -341,5 +343,46 @@ func TestGRPCGracefulShutdown(t *testing.T) {
 	}
 	if err := <-served; err != nil {
 		t.Errorf("Serve after Shutdown: %v, want nil", err)
+	}
+}
+
+// TestGRPCSetRoutes: a call in flight when the routes are replaced finishes on the old primary's
+// connection, which closes once that call has ended; new calls go to the new primary.
+func TestGRPCSetRoutes(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	old := proxytest.ServeGRPC(t, func(ctx context.Context, _ string, _ metadata.MD, req []byte) ([]byte, error) {
+		entered <- struct{}{}
+		<-release
+		return []byte("old"), nil
+	})
+	next := proxytest.ServeGRPC(t, func(context.Context, string, metadata.MD, []byte) ([]byte, error) { return []byte("new"), nil })
+	h := newGRPCHarness(t, GRPCOptions{Routes: []Route{{Name: "svc", Primary: Upstream{URL: old, Timeout: 10 * time.Second}}}})
+	oldRoute := h.srv.table.Load().routes[0]
+	result := make(chan string, 1)
+	go func() {
+		resp, err := h.invoke(context.Background(), "/svc.S/M", []byte("x"))
+		result <- fmt.Sprint(string(resp), " ", err)
+	}()
+	<-entered
+	if err := h.srv.SetRoutes([]Route{{Name: "svc", Primary: Upstream{URL: next}}}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := h.invoke(context.Background(), "/svc.S/M", []byte("x")); err != nil || string(resp) != "new" {
+		t.Errorf("a call after SetRoutes: %q %v, want the new primary's answer", resp, err)
+	}
+	if st := oldRoute.conn.GetState(); st == connectivity.Shutdown {
+		t.Errorf("the old primary's connection closed with a call in flight")
+	}
+	close(release)
+	if got := <-result; got != "old <nil>" {
+		t.Errorf("the call in flight: %s, want the old primary's answer", got)
+	}
+	waitState := time.Now().Add(5 * time.Second)
+	for oldRoute.conn.GetState() != connectivity.Shutdown && time.Now().Before(waitState) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := oldRoute.conn.GetState(); st != connectivity.Shutdown {
+		t.Errorf("the old primary's connection is %v after its last call, want closed", st)
 	}
 }
