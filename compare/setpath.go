@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -37,6 +38,14 @@ func SetJSON(doc []byte, path string, value []byte) ([]byte, error) {
 		return doc, err
 	}
 	pat, _ := parsePath(path)
+	// fastjson reads some texts that are not JSON (numbers such as 00); what it would write back
+	// must be JSON.
+	if !json.Valid(doc) {
+		return doc, errors.New("document: not JSON")
+	}
+	if !json.Valid(value) {
+		return doc, errors.New("value: not JSON")
+	}
 	var dp, vp fastjson.Parser
 	root, err := dp.ParseBytes(doc)
 	if err != nil {
@@ -49,7 +58,12 @@ func SetJSON(doc []byte, path string, value []byte) ([]byte, error) {
 	if n := setAt(root, pat, v); n == 0 {
 		return doc, fmt.Errorf("%w: %s", ErrNoPath, path)
 	}
-	return root.MarshalTo(nil), nil
+	out := root.MarshalTo(nil)
+	if !json.Valid(out) {
+		// fastjson writes control characters in keys Go's way (\x10), which JSON does not have.
+		return doc, errors.New("document: a key fastjson cannot write back as JSON")
+	}
+	return out, nil
 }
 
 // setAt sets the last key of pat below cur and returns how many places it set.

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 )
@@ -39,4 +40,24 @@ func TestSetJSON(t *testing.T) {
 	if _, err := SetJSON([]byte("not json"), "a", []byte("1")); err == nil {
 		t.Error("SetJSON on a body that is not JSON: no error")
 	}
+}
+
+// FuzzSetJSON: any document, path and value: no panic; on success the result is valid JSON, on
+// failure the document comes back unchanged.
+func FuzzSetJSON(f *testing.F) {
+	f.Add([]byte(`{"model":"a","inputs":[{"name":"x"}]}`), "inputs[*].name", []byte(`"y"`))
+	f.Add([]byte(`{"a":{"b":[1,2]}}`), "a.c", []byte(`{"d":null}`))
+	f.Add([]byte(`[1,2]`), "a", []byte(`1`))
+	f.Fuzz(func(t *testing.T, doc []byte, path string, value []byte) {
+		out, err := SetJSON(doc, path, value)
+		if err != nil {
+			if string(out) != string(doc) {
+				t.Fatalf("SetJSON failed (%v) and changed the document", err)
+			}
+			return
+		}
+		if !json.Valid(out) {
+			t.Fatalf("SetJSON(%q, %q, %q) = %q: not JSON", doc, path, value, out)
+		}
+	})
 }
