@@ -249,7 +249,7 @@ func (s *GRPCServer) handle(_ any, ss grpc.ServerStream) error {
 	method, _ := grpc.MethodFromServerStream(ss)
 	ctx := ss.Context()
 	in, _ := metadata.FromIncomingContext(ctx)
-	authority := first(in[":authority"])
+	authority := first(in[":authority"]) // before forwardMetadata removes it
 	var r *grpcRoute
 	for {
 		if r = s.table.Load().match(method, authority, in); r == nil {
@@ -432,19 +432,21 @@ func (c *grpcCall) offer() {
 	r.mirror.Offer(&Exchange{Route: r.name, RequestID: []byte(c.id), Request: req, Response: resp, Start: c.start, Latency: c.latency})
 }
 
-// forwardMetadata copies the client's metadata without the pseudo-headers and what gRPC sets
-// itself on the next hop.
-func forwardMetadata(in metadata.MD) metadata.MD {
-	md := make(metadata.MD, len(in)+2)
-	for k, v := range in {
+// forwardMetadata removes from the client's metadata (a copy: metadata.FromIncomingContext makes
+// one) the pseudo-headers and what gRPC sets itself on the next hop.
+func forwardMetadata(md metadata.MD) metadata.MD {
+	if md == nil {
+		return metadata.MD{}
+	}
+	for k := range md {
 		if k == "" || k[0] == ':' {
+			delete(md, k)
 			continue
 		}
 		switch k {
 		case "content-type", "user-agent", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding", "connection":
-			continue
+			delete(md, k)
 		}
-		md[k] = v
 	}
 	return md
 }
