@@ -37,6 +37,8 @@ func TestGRPCAndRewriteConfig(t *testing.T) {
 		{"grpc_tls without grpc_listen", base + "grpc_tls: {cert: c.pem, key: k.pem}\n", []want{{"4:11", "grpc_tls: grpc_tls is set but grpc_listen is not"}}},
 		{"grpc_listen same as listen", "listen: 127.0.0.1:8080\n" + grpcBase[:len(`grpc_listen: "127.0.0.1:`)] + `8080"` + grpcBase[len(`grpc_listen: "127.0.0.1:8001"`):],
 			[]want{{"2:14", "grpc_listen: must differ from listen"}}},
+		{"a gRPC primary at grpc_listen", strings.Replace(grpcBase, `"grpc://127.0.0.1:8011"`, `"grpc://127.0.0.1:8001"`, 1),
+			[]want{{"4:20", "routes[0].primary.url: grpc://127.0.0.1:8001 is this proxy's own grpc_listen address"}}},
 		{"a method other than POST on a gRPC route", strings.Replace(grpcBase, "  - name: infer\n", "  - name: infer\n    match: {methods: [GET]}\n", 1),
 			[]want{{"4:23", "routes[0].match.methods[0]: every gRPC call is a POST"}}},
 		{"a streaming gRPC primary", strings.Replace(grpcBase, `"grpc://127.0.0.1:8011"}`, `"grpc://127.0.0.1:8011", stream: true}`, 1),

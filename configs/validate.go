@@ -34,7 +34,11 @@ func validate(c *Config, d *decoder, ch Checks) {
 		v.grpcRoute(c, &c.Routes[i], fmt.Sprintf("routes[%d]", i))
 	}
 	v.sinks(&c.Sinks)
-	v.loops(c, []listener{{"listen", c.Listen}, {"admin", c.Admin}})
+	ls := []listener{{"listen", c.Listen}, {"admin", c.Admin}}
+	if c.GRPCListen != "" {
+		ls = append(ls, listener{"grpc_listen", c.GRPCListen})
+	}
+	v.loops(c, ls)
 	v.labels(&c.Labels)
 }
 

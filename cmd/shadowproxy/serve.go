@@ -157,16 +157,16 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		a.listener.Close()
 		return fail(fmt.Errorf("admin listen: %w", err))
 	}
-	a.console = console.New(console.Options{
-		Status:              func() []tee.RouteStatus { return a.cur.Load().statuses() },
-		Recent:              a.recent,
-		RemoteDisagreements: cfg.Console.RemoteDisagreements,
-	})
 	if err := a.startGRPC(cfg, grpcRoutes); err != nil {
 		a.listener.Close()
 		a.adminLn.Close()
 		return fail(err)
 	}
+	a.console = console.New(console.Options{
+		Status:              func() []tee.RouteStatus { return a.cur.Load().statuses() },
+		Recent:              a.recent,
+		RemoteDisagreements: cfg.Console.RemoteDisagreements,
+	})
 	a.admin = &http.Server{Handler: a.adminHandler(cfg.Pprof), ReadHeaderTimeout: 10 * time.Second}
 	a.serving.Go(func() {
 		if err := a.server.Serve(a.listener); err != nil {
