@@ -296,3 +296,53 @@ func TestTeeGRPCViews(t *testing.T) {
 		}
 	}
 }
+
+// TestTeeGRPCPredict: TF Serving Predict answers compare through TF Serving's columnar view (a single
+// output is the tensor itself: outputs[*] is a row), so tfserving rules apply (argmax per row);
+// typed values and tensor_content agree.
+func TestTeeGRPCPredict(t *testing.T) {
+	encode := func(view string, raw bool) []byte {
+		enc := compare.GRPCEncode
+		if raw {
+			enc = compare.GRPCEncodeRaw
+		}
+		b, err := enc(compare.MethodPredict, []byte(view), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	primary := encode(`{"outputs":{"scores":[[0.1,0.9],[0.8,0.2]]}}`, false)
+	answers := map[string][]byte{
+		"same-raw": encode(`{"outputs":{"scores":[[0.1,0.9],[0.8,0.2]]}}`, true),
+		"argmax":   encode(`{"outputs":{"scores":[[0.3,0.7],[0.6,0.4]]}}`, true), // beyond the tolerance, the same classes
+		"flipped":  encode(`{"outputs":{"scores":[[0.1,0.9],[0.2,0.8]]}}`, false),
+	}
+	url := proxytest.ServeGRPC(t, func(_ context.Context, _ string, md metadata.MD, _ []byte) ([]byte, error) {
+		return answers[strings.Join(md["x-answer"], "")], nil
+	})
+	cmp, err := compare.New(compare.Options{Format: compare.FormatTFServing, Rules: []compare.Rule{{Path: "outputs[*]", Mode: "argmax"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	tee := newTestTee(t, reg, Options{
+		Comparator: cmp,
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "v2", URL: url, Concurrency: 1}, Sample: 1}},
+	})
+	for name := range answers {
+		req, resp := grpcExchange("req-"+name, []byte{}, primary, codes.OK)
+		req.SetRequestURI(compare.MethodPredict)
+		req.Header.Set("x-answer", name)
+		tee.Offer(offered(req, resp, time.Millisecond))
+	}
+	closeTee(t, tee)
+	for res, want := range map[string]float64{"agree": 2, "disagree": 1} {
+		if got := testutil.ToFloat64(tee.metrics.comparisons.WithLabelValues("iris", "v2", res)); got != want {
+			t.Errorf("comparisons{result=%s} = %v, want %v", res, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(tee.metrics.predictions.WithLabelValues("iris", "v2", "disagree")); got != 1 {
+		t.Errorf("predictions{result=disagree} = %v, want 1 (the second row's class)", got)
+	}
+}
