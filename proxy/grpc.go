@@ -31,6 +31,9 @@ type GRPCOptions struct {
 	// MaxRequestBody caps one client message; a larger one gets RESOURCE_EXHAUSTED. The default is
 	// 16 MiB.
 	MaxRequestBody int
+	// MaxHeaderBytes caps a call's metadata (the HTTP/2 header list); a call with more is refused.
+	// The default is 16 KiB.
+	MaxHeaderBytes int
 	// TLS, when set, serves gRPC over TLS. The default nil serves cleartext HTTP/2 (h2c).
 	TLS *tls.Config
 	// Routes are matched in order against the full method (/package.Service/Method); the first
@@ -101,6 +104,7 @@ func NewGRPC(o GRPCOptions) (*GRPCServer, error) {
 		grpc.UnknownServiceHandler(s.handle),
 		grpc.ForceServerCodecV2(RawCodec{}),
 		grpc.MaxRecvMsgSize(orInt(o.MaxRequestBody, 16<<20)),
+		grpc.MaxHeaderListSize(uint32(orInt(o.MaxHeaderBytes, 16<<10))),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
 	if o.TLS != nil {

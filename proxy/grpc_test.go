@@ -223,6 +223,11 @@ func TestGRPCErrors(t *testing.T) {
 		t.Errorf("no route: %v, want Unimplemented", err)
 	}
 
+	bigMD := metadata.AppendToOutgoingContext(ctx, "x-big", strings.Repeat("m", 32<<10))
+	if _, err := h.invoke(bigMD, "/svc.S/Echo", []byte("x")); status.Code(err) == codes.OK {
+		t.Errorf("32 KiB of metadata past the 16 KiB default: %v, want the call refused", err)
+	}
+
 	big := bytes.Repeat([]byte("a"), 2<<10)
 	if _, err := h.invoke(ctx, "/svc.S/Echo", big); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("a 2 KiB message past max_request_body 1 KiB: %v, want ResourceExhausted", err)

@@ -27,7 +27,7 @@ func (a *app) startGRPC(cfg *configs.Config, routes []proxy.Route) error {
 	if cfg.GRPCListen == "" {
 		return nil
 	}
-	o := proxy.GRPCOptions{MaxRequestBody: int(cfg.MaxRequestBody), Routes: routes, Metrics: a.metrics.proxy, Logger: a.log}
+	o := proxy.GRPCOptions{MaxRequestBody: int(cfg.MaxRequestBody), MaxHeaderBytes: int(cfg.MaxHeaderBytes), Routes: routes, Metrics: a.metrics.proxy, Logger: a.log}
 	if t := cfg.GRPCTLS; t != nil {
 		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
 		if err != nil {
