@@ -106,6 +106,9 @@ func NewGRPC(o GRPCOptions) (*GRPCServer, error) {
 		grpc.MaxRecvMsgSize(orInt(o.MaxRequestBody, 16<<20)),
 		grpc.MaxHeaderListSize(uint32(orInt(o.MaxHeaderBytes, 16<<10))),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// Stop, past Shutdown's deadline, waits for the handlers too: none is left running (or
+		// starting a pump) once Shutdown returns.
+		grpc.WaitForHandlers(true),
 	}
 	if o.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(o.TLS)))
