@@ -391,3 +391,47 @@ func TestGRPCSetRoutes(t *testing.T) {
 		t.Errorf("the old primary's connection is %v after its last call, want closed", st)
 	}
 }
+
+// TestGRPCShutdownDeadline: a call still running when Shutdown's context ends is cut (the client
+// gets an error), Shutdown reports the deadline, and nothing of the call is left running (goleak).
+func TestGRPCShutdownDeadline(t *testing.T) {
+	entered := make(chan struct{}, 1)
+	primary := proxytest.ServeGRPC(t, func(ctx context.Context, _ string, _ metadata.MD, _ []byte) ([]byte, error) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return nil, ctx.Err()
+	})
+	srv, err := NewGRPC(GRPCOptions{Metrics: NewMetrics(prometheus.NewRegistry()), Routes: []Route{{Name: "svc", Primary: Upstream{URL: primary, Timeout: time.Minute}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	conn, err := grpc.NewClient("passthrough:///"+ln.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodec(proxytest.Bytes{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	result := make(chan error, 1)
+	go func() {
+		req, resp := []byte("stuck"), []byte(nil)
+		result <- conn.Invoke(context.Background(), "/svc.S/M", &req, &resp)
+	}()
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := srv.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown past its deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if err := <-result; err == nil {
+		t.Error("the call cut by the shutdown succeeded")
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v, want nil", err)
+	}
+}
