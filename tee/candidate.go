@@ -177,7 +177,10 @@ func (c *candidate) enqueue(ex *proxy.Exchange) bool {
 	}
 	j := acquireJob()
 	j.fill(ex)
-	j.view = c.views
+	if c.grpc != nil {
+		j.view = c.views
+		j.grpcStatus, j.grpcMessage = grpcStatus(&ex.Response.Header)
+	}
 	select {
 	case c.queue <- j:
 		return true
@@ -435,7 +438,7 @@ func (j *job) fill(ex *proxy.Exchange) {
 	j.jsonLen = jsonLength(&resp.Header)
 	j.body = append(j.body[:0], resp.Body()...)
 	j.decodeOK = 0
-	j.grpcStatus, j.grpcMessage = grpcStatus(&resp.Header)
+	j.grpcStatus, j.grpcMessage = -1, ""
 	j.latency = ex.Latency
 	j.start = ex.Start
 }
