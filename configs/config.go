@@ -9,6 +9,11 @@ import "time"
 type Config struct {
 	// Listen is the client-facing address. Default "0.0.0.0:8080".
 	Listen string `yaml:"listen"`
+	// GRPCListen is the client-facing gRPC address (cleartext HTTP/2, h2c), which serves the routes
+	// whose primary is a grpc:// or grpcs:// URL. Default "" (no gRPC listener).
+	GRPCListen string `yaml:"grpc_listen"`
+	// GRPCTLS, when set, serves TLS on GRPCListen.
+	GRPCTLS *ServerTLS `yaml:"grpc_tls"`
 	// Admin is the address of /metrics /healthz /readyz /status. Default "127.0.0.1:9901" (loopback).
 	Admin string `yaml:"admin"`
 	// Pprof exposes /debug/pprof/ on the admin listener. Default off.
@@ -123,7 +128,8 @@ type Match struct {
 
 // Upstream is a model server the proxy sends to.
 type Upstream struct {
-	// URL is http:// or https:// with a host and port. Required.
+	// URL is http:// or https:// with a host and port; grpc:// (cleartext HTTP/2) or grpcs:// (TLS)
+	// in a route's primary makes the route a gRPC route, served on grpc_listen. Required.
 	URL string `yaml:"url"`
 	// Timeout bounds one request. Default: proxy.Upstream.Timeout for the primary,
 	// tee.UpstreamOptions.Timeout for the secondary.
@@ -153,11 +159,45 @@ type TLS struct {
 	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
+// ServerTLS is a listener's certificate. Paths are read at start.
+type ServerTLS struct {
+	// Cert and Key are PEM files of the certificate (chain) and its key. Both required.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Rewrite edits the copy of each request a candidate gets; the primary and the records keep the
+// client's request. A rewrite that cannot apply sends the request unchanged (and is counted).
+type Rewrite struct {
+	// PathPrefix replaces a leading prefix of the path (for gRPC, of the full method).
+	PathPrefix *PathPrefixRewrite `yaml:"path_prefix"`
+	Body       RewriteBody        `yaml:"body"`
+	Headers    RewriteHeaders     `yaml:"headers"`
+}
+
+// PathPrefixRewrite replaces From, when it starts the path, with To.
+type PathPrefixRewrite struct {
+	From string `yaml:"from"`
+	To   string `yaml:"to"`
+}
+
+// RewriteBody edits JSON request bodies (for gRPC: fields of known request messages).
+type RewriteBody struct {
+	// Set maps paths (compare's syntax, e.g. model or parameters.version) to the values set there.
+	Set map[string]JSONValue `yaml:"set"`
+}
+
+// RewriteHeaders edits headers (for gRPC: metadata): Remove first, then Set.
+type RewriteHeaders struct {
+	Set    map[string]string `yaml:"set"`
+	Remove []string          `yaml:"remove"`
+}
+
 // Candidate is a model under evaluation.
 type Candidate struct {
 	// Name is the `candidate` metric label and the record's candidate. Required, unique in its route.
 	Name string `yaml:"name"`
-	// URL is http:// or https://. Required.
+	// URL is http:// or https:// (grpc:// or grpcs:// on a gRPC route). Required.
 	URL string `yaml:"url"`
 	// Sample is the share of matching requests mirrored. Default 100%.
 	Sample *Percent `yaml:"sample"`
@@ -178,6 +218,8 @@ type Candidate struct {
 	PromoteWhen *PromoteWhen `yaml:"promote_when"`
 	// Chaos injects faults into this candidate's answers before comparison. Off unless set.
 	Chaos *Chaos `yaml:"chaos"`
+	// Rewrite edits the requests this candidate gets. Off unless set.
+	Rewrite *Rewrite `yaml:"rewrite"`
 }
 
 // PromoteWhen is the goal a candidate is judged against.
@@ -363,6 +405,9 @@ type Spool struct {
 	// FsyncInterval. Default: sink.SpoolOptions.FsyncInterval.
 	FsyncInterval Duration `yaml:"fsync_interval"`
 }
+
+// JSONValue is any YAML value, kept as its JSON text.
+type JSONValue []byte
 
 // Duration is a time.Duration written as "250ms", "2s", "1m".
 type Duration time.Duration

@@ -29,7 +29,7 @@ func exampleFiles(t testing.TB) []string {
 
 func TestExamplesLoad(t *testing.T) {
 	files := exampleFiles(t)
-	for _, want := range []string{"shadowproxy.yaml", "minimal.yaml", "kafka.yaml", "kserve-v2.yaml", "openai.yaml"} {
+	for _, want := range []string{"shadowproxy.yaml", "minimal.yaml", "kafka.yaml", "kserve-v2.yaml", "openai.yaml", "triton-two-models.yaml", "grpc-kserve-v2.yaml"} {
 		found := false
 		for _, f := range files {
 			found = found || f == want

@@ -33,6 +33,8 @@ type Checks struct {
 	ComparePath func(format, path string) error
 	// PredictionPath checks a truth.prediction path for answers of format (compare.NewPicker).
 	PredictionPath func(format, path string) error
+	// BodyPath checks a path of a candidate's rewrite.body.set (compare.CheckSetPath).
+	BodyPath func(path string) error
 }
 
 // MaxFileBytes is the largest config file Load and Parse take. A config is a few kilobytes; a file

@@ -79,7 +79,7 @@ var knownMetrics = []string{
 	"shadowproxy_spool_corrupt_total", "shadowproxy_kafka_write_duration_seconds", "shadowproxy_kafka_errors_total",
 	"shadowproxy_file_sink_errors_total", "shadowproxy_config_reloads_total",
 	"shadowproxy_truth_labels_total", "shadowproxy_truth_compared_total", "shadowproxy_truth_judged_total",
-	"shadowproxy_truth_correct_total",
+	"shadowproxy_truth_correct_total", "shadowproxy_shadow_rewrites_total",
 }
 
 var (

@@ -1,6 +1,7 @@
 package configs
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
@@ -203,3 +204,25 @@ var (
 	_ error            = (*Error)(nil)
 	_ error            = Errors(nil)
 )
+
+// UnmarshalYAML keeps any YAML value (text, number, boolean, null, list, mapping with text keys)
+// as its JSON text.
+func (j *JSONValue) UnmarshalYAML(n *yaml.Node) error {
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return nodeError(n, "bad value: %v", err)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nodeError(n, "a value set in a JSON body must be JSON (mappings with text keys, lists, text, numbers, booleans, null): %v", err)
+	}
+	*j = b
+	return nil
+}
+
+// MarshalYAML writes the value back as YAML, so a Config round-trips.
+func (j JSONValue) MarshalYAML() (any, error) {
+	var v any
+	err := json.Unmarshal(j, &v)
+	return v, err
+}

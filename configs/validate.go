@@ -27,12 +27,18 @@ func validate(c *Config, d *decoder, ch Checks) {
 	if len(c.Routes) == 0 {
 		v.errorf("routes", "at least one route is required")
 	}
+	v.grpcListener(c)
 	names := map[string]string{} // route name -> field of its first use
 	for i := range c.Routes {
 		v.route(&c.Routes[i], fmt.Sprintf("routes[%d]", i), names)
+		v.grpcRoute(c, &c.Routes[i], fmt.Sprintf("routes[%d]", i))
 	}
 	v.sinks(&c.Sinks)
-	v.loops(c, []listener{{"listen", c.Listen}, {"admin", c.Admin}})
+	ls := []listener{{"listen", c.Listen}, {"admin", c.Admin}}
+	if c.GRPCListen != "" {
+		ls = append(ls, listener{"grpc_listen", c.GRPCListen})
+	}
+	v.loops(c, ls)
 	v.labels(&c.Labels)
 }
 
@@ -173,6 +179,9 @@ func (v *validator) upstreamTLS(t *TLS, rawURL, f string) {
 	if *t != (TLS{}) && strings.HasPrefix(rawURL, "http://") {
 		v.errorf(f, "tls is set but the URL is http://; use https:// or remove tls")
 	}
+	if *t != (TLS{}) && strings.HasPrefix(rawURL, "grpc://") {
+		v.errorf(f, "tls is set but the URL is grpc:// (cleartext); use grpcs:// or remove tls")
+	}
 }
 
 func (v *validator) candidate(c *Candidate, f string, names map[string]string) {
@@ -195,6 +204,9 @@ func (v *validator) candidate(c *Candidate, f string, names map[string]string) {
 	v.upstreamTLS(&c.TLS, c.URL, f+".tls")
 	if ch := c.Chaos; ch != nil && ch.Perturb < 0 {
 		v.errorf(f+".chaos.perturb", "must not be negative")
+	}
+	if rw := c.Rewrite; rw != nil {
+		v.rewrite(rw, f+".rewrite")
 	}
 }
 
@@ -379,8 +391,8 @@ func (v *validator) url(f, raw string) {
 		return
 	}
 	switch {
-	case u.Scheme != "http" && u.Scheme != "https":
-		v.errorf(f, "bad URL %q: the scheme must be http or https", raw)
+	case !slices.Contains([]string{"http", "https", "grpc", "grpcs"}, u.Scheme):
+		v.errorf(f, "bad URL %q: the scheme must be http or https (grpc or grpcs for gRPC)", raw)
 	case u.Hostname() == "":
 		v.errorf(f, "bad URL %q: want http://host:port", raw)
 	case u.User != nil:

@@ -35,4 +35,11 @@
 // old table, and the replaced primaries' idle connections close a minute later. Shutdown stops
 // accepting, answers the requests in flight with Connection: close, waits for them, and closes every
 // primary's idle connections, replaced ones included: it leaves no timer or goroutine behind.
+//
+// GRPCServer is the gRPC counterpart (grpc-go, cleartext HTTP/2 or TLS): routes whose primary is a
+// grpc:// or grpcs:// URL, matched on the full method. Every call is forwarded as a stream of
+// opaque messages (RawCodec: nothing is decoded) with its metadata, deadline, headers, trailers and
+// status; a unary call is then offered to the Mirror as an Exchange carrying the method as path, the
+// metadata as headers, the messages as bodies and the status in HeaderGRPCStatus. Streaming calls
+// are proxied only. DialGRPC builds the same kind of client for the tee's gRPC candidates.
 package proxy

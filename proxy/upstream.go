@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"io"
 	"net"
 	"net/url"
@@ -260,6 +262,8 @@ func (f Failure) String() string {
 func ClassifyError(err error) Failure {
 	var ne net.Error
 	switch {
+	case status.Code(err) == codes.DeadlineExceeded: // a gRPC call past its deadline
+		return FailureTimeout
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout),
 		errors.Is(err, fasthttp.ErrTLSHandshakeTimeout), errors.As(err, &ne) && ne.Timeout():
 		return FailureTimeout

@@ -102,6 +102,14 @@ func appendResponse(dst []byte, p *Response) []byte {
 		dst = append(dst, `,"error":`...)
 		dst = appendString(dst, p.Error)
 	}
+	if p.GRPCStatus != nil {
+		dst = append(dst, `,"grpc_status":`...)
+		dst = strconv.AppendInt(dst, int64(*p.GRPCStatus), 10)
+	}
+	if p.GRPCMessage != "" {
+		dst = append(dst, `,"grpc_message":`...)
+		dst = appendString(dst, p.GRPCMessage)
+	}
 	return append(dst, '}')
 }
 

@@ -295,3 +295,27 @@ func BenchmarkEncodeLargeBodies(b *testing.B) {
 	}
 	b.SetBytes(int64(len(buf)))
 }
+
+// TestEncodeGRPCStatus: a gRPC answer's status code (0 included) and message are written after its
+// other fields; HTTP answers have neither.
+func TestEncodeGRPCStatus(t *testing.T) {
+	r := testRecord("req-g")
+	ok, unavailable := 0, 14
+	r.PrimaryResponse.GRPCStatus = &ok
+	r.CandidateResponse.GRPCStatus, r.CandidateResponse.GRPCMessage = &unavailable, `connection "refused"`
+	got := string(Encode(nil, r))
+	for _, want := range []string{
+		`"primary_response":{"status":200,"latency_ms":3.1,"body":{"predictions":[0]},"grpc_status":0}`,
+		`"candidate_response":{"status":200,"latency_ms":4,"body":{"predictions":[1]},"grpc_status":14,"grpc_message":"connection \"refused\""}`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("Encode:\n got %s\nwant it to hold %s", got, want)
+		}
+	}
+	if back := decode(t, []byte(got)); back.CandidateResponse.GRPCStatus == nil || *back.CandidateResponse.GRPCStatus != 14 {
+		t.Errorf("decoded candidate grpc_status %v, want 14", back.CandidateResponse.GRPCStatus)
+	}
+	if viaJSON, err := json.Marshal(r); err != nil || string(viaJSON) != got {
+		t.Errorf("json.Marshal = %s, %v; want Encode's bytes", viaJSON, err)
+	}
+}

@@ -51,6 +51,10 @@ type Response struct {
 	Body      json.RawMessage `json:"body"`
 	Truncated bool            `json:"truncated,omitempty"`
 	Error     string          `json:"error,omitempty"`
+	// GRPCStatus and GRPCMessage are a gRPC answer's status code and message (Status is then the
+	// HTTP status meaning the same); nil for HTTP answers.
+	GRPCStatus  *int   `json:"grpc_status,omitempty"`
+	GRPCMessage string `json:"grpc_message,omitempty"`
 }
 
 // Diff is one differing field with both values as JSON.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/proxy"
@@ -56,9 +57,14 @@ type candidate struct {
 	chaos        Chaos
 	promoteBelow float64
 	client       *fasthttp.HostClient
-	stats        *candidateStats
-	fields       *fieldSeries
-	recent       *ring // the latest disagreements, for the console
+	// grpc is the client of a grpc:// or grpcs:// candidate (then client is nil), and views says
+	// whether its answers are compared as JSON views (compare.GRPCView) rather than as bytes.
+	grpc    *grpc.ClientConn
+	views   bool
+	rewrite *rewriter
+	stats   *candidateStats
+	fields  *fieldSeries
+	recent  *ring // the latest disagreements, for the console
 
 	// queue holds at most Queue jobs; offer drops (reason queue_full) when it is full.
 	queue   chan *job
@@ -83,33 +89,45 @@ func newCandidate(sh *shared, o CandidateOptions, r role, fieldLabels int) (*can
 		o.Name = roleLabels[r]
 	}
 	o.UpstreamOptions = o.withDefaults(r, sh.maxBody)
-	client, host, err := proxy.NewHostClient(proxy.Upstream{
-		URL:             o.URL,
-		Timeout:         o.Timeout,
-		MaxConns:        o.Concurrency,
-		MaxResponseBody: o.MaxResponseBody,
-		IdleTimeout:     o.IdleTimeout,
-		TLS:             o.TLS,
-	})
+	m := sh.metrics
+	isGRPC := proxy.IsGRPC(o.URL)
+	rw, err := newRewriter(o.Rewrite, isGRPC, m.rewrites, sh.route, o.Name)
 	if err != nil {
 		return nil, err
 	}
-	m := sh.metrics
 	c := &candidate{
 		shared:       sh,
 		name:         o.Name,
 		role:         r,
-		host:         host,
 		sampler:      newSampler(o.Name, o.Sample, o.StickyKey),
 		timeout:      o.Timeout,
 		chaos:        o.Chaos,
 		promoteBelow: o.PromoteBelow,
-		client:       client,
 		maxAnswer:    o.MaxResponseBody,
+		rewrite:      rw,
 		stats:        sh.stats.candidate(sh.route, o.Name),
 		fields:       m.fieldSeriesFor(sh.route, o.Name, fieldLabels),
 		queue:        make(chan *job, o.Queue),
 		stop:         make(chan struct{}),
+	}
+	if isGRPC {
+		c.grpc, _, err = proxy.DialGRPC(proxy.Upstream{URL: o.URL, TLS: o.TLS, MaxResponseBody: o.MaxResponseBody})
+		if err != nil {
+			return nil, err
+		}
+		c.views = sh.cmp.Format() != compare.FormatRaw
+	} else {
+		c.client, c.host, err = proxy.NewHostClient(proxy.Upstream{
+			URL:             o.URL,
+			Timeout:         o.Timeout,
+			MaxConns:        o.Concurrency,
+			MaxResponseBody: o.MaxResponseBody,
+			IdleTimeout:     o.IdleTimeout,
+			TLS:             o.TLS,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	for i, l := range outcomeLabels {
 		c.outcomes[i] = m.shadows.WithLabelValues(sh.route, o.Name, l)
@@ -159,6 +177,10 @@ func (c *candidate) enqueue(ex *proxy.Exchange) bool {
 	}
 	j := acquireJob()
 	j.fill(ex)
+	if c.grpc != nil {
+		j.view = c.views
+		j.grpcStatus, j.grpcMessage = grpcStatus(&ex.Response.Header)
+	}
 	select {
 	case c.queue <- j:
 		return true
@@ -230,21 +252,41 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 	stripped := c.strip.strip(j)
 	// Ask for an identity answer: compare reads bodies as they are.
 	req.Header.Del(fasthttp.HeaderAcceptEncoding)
-	req.UseHostHeader = false
-	req.SetHost(c.host)
-	// fasthttp refuses a request whose scheme differs from its client's.
-	if c.client.IsTLS {
-		req.URI().SetScheme("https")
-	} else {
-		req.URI().SetScheme("http")
+	if c.client != nil {
+		req.UseHostHeader = false
+		req.SetHost(c.host)
+		// fasthttp refuses a request whose scheme differs from its client's.
+		if c.client.IsTLS {
+			req.URI().SetScheme("https")
+		} else {
+			req.URI().SetScheme("http")
+		}
+	}
+	// The candidate gets the rewritten copy; the record keeps req. A rewrite that cannot apply
+	// sends req unchanged.
+	send := req
+	if c.rewrite != nil {
+		req.CopyTo(&j.rewritten)
+		if c.rewrite.apply(&j.rewritten) == nil {
+			send = &j.rewritten
+		}
 	}
 	resp.Reset()
 
 	start := time.Now()
-	err := c.client.DoTimeout(req, resp, c.timeout)
+	var err error
+	if c.grpc != nil {
+		err = c.sendGRPC(send, resp)
+	} else {
+		err = c.client.DoTimeout(send, resp, c.timeout)
+	}
 	lat := time.Since(start)
+	var viewErr error
+	if err == nil && c.views {
+		viewErr = viewAnswer(string(req.URI().Path()), resp)
+	}
 	var injected string
-	if err == nil {
+	if err == nil && viewErr == nil {
 		injected = c.injectChaos(resp, &lat)
 	}
 	if c.latency != nil {
@@ -280,7 +322,19 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 		}
 		return
 	}
-	res := c.compare(primary, cand)
+	candCode, _ := grpcStatus(&resp.Header)
+	var res compare.Result
+	switch {
+	case j.viewErr != nil:
+		res = compare.Result{Outcome: compare.Unparseable, Reason: "the primary's message: " + j.viewErr.Error()}
+	case viewErr != nil:
+		res = compare.Result{Outcome: compare.Unparseable, Reason: "the candidate's message: " + viewErr.Error()}
+	case j.view && j.grpcStatus >= 0 && candCode >= 0 && (j.grpcStatus != 0 || candCode != 0):
+		// gRPC error answers compare by their codes (two codes may map to one HTTP status).
+		res = c.cmp.CompareGRPC(string(req.URI().Path()), compare.GRPCAnswer{Code: j.grpcStatus}, compare.GRPCAnswer{Code: candCode})
+	default:
+		res = c.compare(primary, cand)
+	}
 	switch res.Outcome {
 	case compare.Agree, compare.Disagree, compare.ShapeMismatch:
 		c.rules.add(res, c.log, c.route)
@@ -345,6 +399,15 @@ type job struct {
 	answer   []byte // the candidate's answer decoded, when it was compressed
 	latency  time.Duration
 	start    time.Time
+	// rewritten is the copy of req a candidate with a rewrite gets.
+	rewritten fasthttp.Request
+	// view: the answers are gRPC messages compared as JSON views; the primary's is decoded once
+	// into decoded (viewErr says why it could not be). grpcStatus is the primary's gRPC status
+	// (-1 for HTTP exchanges).
+	view        bool
+	viewErr     error
+	grpcStatus  int
+	grpcMessage string
 }
 
 var jobPool = sync.Pool{New: func() any { return new(job) }}
@@ -356,6 +419,8 @@ const maxPooledBody = 1 << 20
 
 func releaseJob(j *job) {
 	j.req.Reset()
+	j.rewritten.Reset()
+	j.view, j.viewErr = false, nil
 	if cap(j.body) > maxPooledBody || cap(j.decoded) > maxPooledBody || cap(j.answer) > maxPooledBody {
 		return
 	}
@@ -373,6 +438,7 @@ func (j *job) fill(ex *proxy.Exchange) {
 	j.jsonLen = jsonLength(&resp.Header)
 	j.body = append(j.body[:0], resp.Body()...)
 	j.decodeOK = 0
+	j.grpcStatus, j.grpcMessage = -1, ""
 	j.latency = ex.Latency
 	j.start = ex.Start
 }
@@ -393,7 +459,21 @@ func (j *job) saveStripped(name string, value []byte) {
 // primary returns the primary's answer, decoded when the primary compressed it (once per job: the
 // comparison and the record both read it), and false when it expands past limit.
 func (j *job) primary(limit int) (compare.Response, bool) {
-	body := j.body
+	body, ctype := j.body, j.ctype
+	if j.view && j.decodeOK == 0 {
+		j.decodeOK = -1
+		if j.status == fasthttp.StatusOK {
+			v, _, err := compare.GRPCView(string(j.req.URI().Path()), j.body, true)
+			if err == nil {
+				j.decoded, j.decodeOK = append(j.decoded[:0], v...), 1
+			} else {
+				j.viewErr = err
+			}
+		}
+	}
+	if j.view && j.decodeOK == 1 {
+		ctype = jsonContentType
+	}
 	if len(j.encoding) > 0 && j.decodeOK == 0 {
 		var err error
 		j.decoded, err = appendDecoded(j.decoded[:0], j.encoding, j.body, limit)
@@ -412,7 +492,7 @@ func (j *job) primary(limit int) (compare.Response, bool) {
 	case -2:
 		return compare.Response{}, false
 	}
-	return compare.Response{Status: j.status, ContentType: j.ctype, JSONLength: j.jsonLen, Body: body}, true
+	return compare.Response{Status: j.status, ContentType: ctype, JSONLength: j.jsonLen, Body: body}, true
 }
 
 // candidate returns the candidate's answer, decoded when the candidate compressed it although asked

@@ -18,6 +18,12 @@
 // dropped or sampled_out. Drops also carry a reason in shadowproxy_shadow_drops_total (queue_full,
 // body_too_large, shutdown).
 //
+// A candidate whose URL is grpc:// or grpcs:// gets the unary gRPC exchanges of a proxy.GRPCServer
+// through a gRPC client; both answers become JSON views (compare.GRPCView) before chaos, comparison
+// and records, so paths and rules are those of the REST formats. A candidate's Rewrite edits its copy
+// of each request (path prefix, JSON body or known gRPC request fields, headers) and is counted in
+// shadowproxy_shadow_rewrites_total by result: ok, not_applicable or error.
+//
 // Close stops taking offers, lets the workers drain their queues until its context ends, counts what is
 // left as dropped with reason shutdown, and waits for the workers.
 //

@@ -41,6 +41,7 @@ type Metrics struct {
 	fields      *prometheus.CounterVec
 	chaos       *prometheus.CounterVec
 	noise       *prometheus.CounterVec
+	rewrites    *prometheus.CounterVec
 	upstream    prometheus.ObserverVec
 
 	mu     sync.Mutex
@@ -81,11 +82,15 @@ func NewMetrics(reg prometheus.Registerer, upstream prometheus.ObserverVec) *Met
 			Name: "shadowproxy_noise_filtered_total",
 			Help: "Disagreements reclassified as agreements because every differing field is noise (primary vs secondary).",
 		}, []string{"route", "candidate"}),
+		rewrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "shadowproxy_shadow_rewrites_total",
+			Help: "Shadow requests rewritten for their candidate, by result: ok, not_applicable (sent unchanged: the path lacks the prefix, or the gRPC method is not known), error (sent unchanged: the body is not JSON or lacks the path).",
+		}, []string{"route", "candidate", "result"}),
 		upstream: upstream,
 		live:     make(map[*candidate]struct{}),
 		series:   make(map[statsKey]*fieldSeries),
 	}
-	reg.MustRegister(m.shadows, m.drops, m.comparisons, m.predictions, m.fields, m.chaos, m.noise, (*collector)(m))
+	reg.MustRegister(m.shadows, m.drops, m.comparisons, m.predictions, m.fields, m.chaos, m.noise, m.rewrites, (*collector)(m))
 	return m
 }
 

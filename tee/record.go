@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+	"google.golang.org/grpc/status"
 
 	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/proxy"
@@ -75,7 +76,14 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 	}
 	rec.Request.Query = c.redact.redactQuery(req.URI().QueryString())
 	rec.Request.Headers = c.recordHeaders(j)
-	body, truncated := sink.Cap(c.redact.body(req.Body()), max)
+	reqBody := req.Body()
+	if j.view {
+		// The client's message as its JSON view; bytes that do not decode are kept (base64).
+		if v, _, err := compare.GRPCView(rec.Request.Path, reqBody, false); err == nil {
+			reqBody = v
+		}
+	}
+	body, truncated := sink.Cap(c.redact.body(reqBody), max)
 	rec.Request.Body, rec.Request.Truncated = sink.RequestBody(body), truncated
 
 	p, _ := j.primary(c.maxBody)
@@ -86,14 +94,25 @@ func (c *candidate) buildRecord(j *job, resp *fasthttp.Response, err error, res 
 		Body:      sink.ResponseBody(body),
 		Truncated: truncated,
 	}
+	if j.grpcStatus >= 0 {
+		code := j.grpcStatus // a copy: the job is pooled
+		rec.PrimaryResponse.GRPCStatus, rec.PrimaryResponse.GRPCMessage = &code, j.grpcMessage
+	}
 	rec.CandidateResponse.LatencyMS = ms(lat)
 	if resp != nil {
 		body, truncated = sink.Cap(c.redact.body(resp.Body()), max)
 		rec.CandidateResponse.Status = resp.StatusCode()
 		rec.CandidateResponse.Body = sink.ResponseBody(body)
 		rec.CandidateResponse.Truncated = truncated
+		if code, msg := grpcStatus(&resp.Header); code >= 0 {
+			rec.CandidateResponse.GRPCStatus, rec.CandidateResponse.GRPCMessage = &code, msg
+		}
 	} else {
 		rec.CandidateResponse.Body = json.RawMessage("null")
+	}
+	if err != nil && c.grpc != nil {
+		code := int(status.Code(err))
+		rec.CandidateResponse.GRPCStatus = &code
 	}
 	switch {
 	case err != nil:

@@ -107,7 +107,8 @@ func (o Options) WithDefaults() Options {
 type UpstreamOptions struct {
 	// Name is the candidate label (and the record's candidate). Required.
 	Name string
-	// URL is http://host:port or https://host:port. Required.
+	// URL is http://host:port or https://host:port, or grpc://host:port (cleartext HTTP/2) or
+	// grpcs://host:port on a route the proxy's GRPCServer serves. Required.
 	URL string
 	// Timeout bounds one request. The default is 5s for a candidate and 2s for the Secondary (a
 	// production model, held to the primary's default).
@@ -161,6 +162,8 @@ type CandidateOptions struct {
 	Chaos Chaos
 	// PromoteBelow is the disagreement rate the verdict on /status is judged against. 0 means no verdict.
 	PromoteBelow float64
+	// Rewrite edits the copy of each request this candidate gets. Nil rewrites nothing.
+	Rewrite *Rewrite
 }
 
 // NoiseOptions are the margins of noise cancellation.
@@ -352,7 +355,7 @@ func (t *Tee) Close(ctx context.Context) error {
 			t.closeErr = fmt.Errorf("drain tee %s: %w", t.route, ctx.Err())
 		}
 		for _, c := range all {
-			c.client.CloseIdleConnections()
+			c.closeClient()
 			t.metrics.removeLive(c)
 		}
 	})

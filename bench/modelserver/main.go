@@ -1,8 +1,9 @@
 // Command modelserver is the benchmark's model: a fasthttp server answering every request with a
 // ~1 KB TensorFlow Serving-like prediction, optionally after a delay, and optionally disagreeing (a
-// different label) on a share of inputs chosen by a hash of the request body.
+// different label) on a share of inputs chosen by a hash of the request body. With -grpc it is a
+// KServe v2 gRPC server answering ModelInfer with a batch of class scores and labels instead.
 //
-//	modelserver -addr 127.0.0.1:8501 [-delay 50ms] [-size 1024] [-disagree 0.05]
+//	modelserver -addr 127.0.0.1:8501 [-delay 50ms] [-size 1024] [-disagree 0.05] [-grpc]
 package main
 
 import (
@@ -24,7 +25,14 @@ func main() {
 	delay := flag.Duration("delay", 0, "answer after this long")
 	size := flag.Int("size", 1024, "approximate answer size in bytes")
 	disagree := flag.Float64("disagree", 0, "share of inputs (by body hash) answered with another label")
+	grpcMode := flag.Bool("grpc", false, "serve KServe v2 ModelInfer over gRPC (h2c) instead of HTTP")
 	flag.Parse()
+	if *grpcMode {
+		if err := serveGRPC(*addr, *delay, *size, *disagree); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	agreeBody, disagreeBody := answer(*size, "versicolor"), answer(*size, "virginica")
 	s := &fasthttp.Server{

@@ -17,7 +17,9 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -39,6 +41,8 @@ type options struct {
 	threads     int
 	pin         bool
 	nginx, wrk  string
+	grpc        bool
+	ghz         string
 	out         string
 	soak        time.Duration
 	sample      time.Duration
@@ -56,6 +60,8 @@ func run() error {
 	flag.BoolVar(&o.pin, "pin", false, "pin the load generator, the proxies and the models to separate CPUs with taskset")
 	flag.StringVar(&o.nginx, "nginx", "nginx", "nginx binary")
 	flag.StringVar(&o.wrk, "wrk", "wrk", "wrk binary")
+	flag.BoolVar(&o.grpc, "grpc", false, "instead of the HTTP comparison, the gRPC scenarios (KServe v2 ModelInfer) driven by ghz")
+	flag.StringVar(&o.ghz, "ghz", "ghz", "ghz binary (go install github.com/bojand/ghz/cmd/ghz@latest); GOPATH/bin is looked in too")
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "results file (the table is also printed)")
 	flag.DurationVar(&o.soak, "soak", 0, "instead of the comparison, a soak run of this length with the 50 ms candidate and a Kafka outage in the middle")
 	flag.DurationVar(&o.sample, "sample", 5*time.Second, "soak: sampling interval of memory, goroutines and fds")
@@ -67,6 +73,13 @@ func run() error {
 		loadAvg = string(b)
 	}
 
+	if o.grpc && o.ghz == "ghz" {
+		if _, err := exec.LookPath("ghz"); err != nil {
+			if gp, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+				o.ghz = filepath.Join(strings.TrimSpace(string(gp)), "bin", "ghz")
+			}
+		}
+	}
 	if err := findTools(o); err != nil {
 		return err
 	}
@@ -85,6 +98,9 @@ func run() error {
 	if o.soak > 0 {
 		return h.soakRun(ctx)
 	}
+	if o.grpc {
+		return h.compareGRPC(ctx)
+	}
 	return h.compare(ctx)
 }
 
@@ -92,6 +108,12 @@ func run() error {
 // at how to get them.
 func findTools(o options) error {
 	type tool struct{ flag, path, pkg string }
+	if o.grpc {
+		if _, err := exec.LookPath(o.ghz); err != nil {
+			return fmt.Errorf("%s not found: go install github.com/bojand/ghz/cmd/ghz@latest, or point -ghz at it", o.ghz)
+		}
+		return nil
+	}
 	tools := []tool{{"-wrk", o.wrk, "wrk"}}
 	if o.soak == 0 {
 		tools = append(tools, tool{"-nginx", o.nginx, "nginx-core"})

@@ -177,3 +177,19 @@ func TestTargets(t *testing.T) {
 		t.Error("targets without figures are not empty")
 	}
 }
+
+func TestParseGhz(t *testing.T) {
+	out := []byte(`{"count":1000,"rps":2345.6,"latencyDistribution":[{"percentage":10,"latency":1000000},` +
+		`{"percentage":50,"latency":2500000},{"percentage":99,"latency":12750000}],` +
+		`"statusCodeDistribution":{"OK":995,"Unavailable":3,"DeadlineExceeded":2}}`)
+	r, err := parseGhz(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.rps != 2345.6 || r.p50 != 2.5 || r.p99 != 12.75 || r.errors != 5 {
+		t.Errorf("parseGhz = %+v, want 2345.6 req/s, p50 2.5 ms, p99 12.75 ms, 5 errors", r)
+	}
+	if _, err := parseGhz([]byte("Error: connection refused")); err == nil {
+		t.Error("parseGhz of a non-JSON report: no error")
+	}
+}

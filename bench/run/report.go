@@ -104,6 +104,9 @@ func machine(o options, kind string) string {
 		return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
 	}
 	run := fmt.Sprintf("wrk -t%d -c%d, %s per run, %d rounds", o.threads, o.connections, o.duration, o.rounds)
+	if kind == "grpc" {
+		run = fmt.Sprintf("ghz -c%d --connections %d, %s per run, %d rounds", o.connections, o.threads, o.duration, o.rounds)
+	}
 	if kind == "soak" {
 		run = fmt.Sprintf("soak %s, wrk -t%d -c%d, sampled every %s", o.soak, o.threads, o.connections, max(o.sample, time.Second))
 	}

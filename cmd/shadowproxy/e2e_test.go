@@ -56,6 +56,7 @@ type process struct {
 	cmd    *exec.Cmd
 	listen string
 	admin  string
+	grpc   string // grpc_listen's address, when the config has one
 	mu     sync.Mutex
 	logs   bytes.Buffer
 	exited chan struct{}
@@ -93,9 +94,12 @@ func startProxyFile(t *testing.T, path string) *process {
 			p.logs.Write(line)
 			p.logs.WriteByte('\n')
 			p.mu.Unlock()
-			var l struct{ Msg, Listen, Admin string }
+			var l struct {
+				Msg, Listen, Admin string
+				GRPC               string `json:"grpc_listen"`
+			}
 			if json.Unmarshal(line, &l) == nil && l.Msg == "started" {
-				p.listen, p.admin = l.Listen, l.Admin
+				p.listen, p.admin, p.grpc = l.Listen, l.Admin, l.GRPC
 				once.Do(func() { close(started) })
 			}
 		}

@@ -185,6 +185,7 @@ func teeOptions(rc *configs.Route, cfg *configs.Config, s sink.Sink, m *tee.Metr
 			},
 			Sample:    c.Sample.Fraction(),
 			StickyKey: key,
+			Rewrite:   rewriteOptions(c.Rewrite),
 		}
 		if c.PromoteWhen != nil {
 			co.PromoteBelow = c.PromoteWhen.DisagreementBelow.Fraction()

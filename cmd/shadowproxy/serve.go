@@ -71,11 +71,13 @@ type app struct {
 	metrics  metrics
 	stats    *tee.Stats // behind /status; like the metrics, they outlive reloads
 	server   *proxy.Server
+	grpc     *proxy.GRPCServer // nil without grpc_listen
+	grpcLn   net.Listener
 	admin    *http.Server
 	listener net.Listener
 	adminLn  net.Listener
 	failed   chan error     // the first error of a Serve below; room for both
-	serving  sync.WaitGroup // the proxy's and the admin listener's Serve
+	serving  sync.WaitGroup // the proxy's, the gRPC listener's and the admin listener's Serve
 	ready    atomic.Bool
 
 	reloadMu sync.Mutex // one reload at a time
@@ -118,7 +120,7 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 			}, []string{"result"}),
 		},
 		stats:  tee.NewStats(),
-		failed: make(chan error, 2),
+		failed: make(chan error, 3),
 		recent: tee.NewRecent(tee.RecentOptions{}),
 		truth:  tee.NewTruth(reg),
 	}
@@ -143,6 +145,7 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		_ = closeNow(sinks)
 		return nil, err
 	}
+	routes, grpcRoutes := splitRoutes(routes)
 	a.server, err = proxy.New(proxyOptions(cfg, routes, log, pm))
 	if err != nil {
 		return fail(err)
@@ -153,6 +156,11 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 	if a.adminLn, err = net.Listen("tcp", cfg.Admin); err != nil {
 		a.listener.Close()
 		return fail(fmt.Errorf("admin listen: %w", err))
+	}
+	if err := a.startGRPC(cfg, grpcRoutes); err != nil {
+		a.listener.Close()
+		a.adminLn.Close()
+		return fail(err)
 	}
 	a.console = console.New(console.Options{
 		Status:              func() []tee.RouteStatus { return a.cur.Load().statuses() },
@@ -186,6 +194,7 @@ func start(path string, cfg *configs.Config, log *zap.Logger, ready func(proxyAd
 		zap.String("version", versionString()),
 		zap.String("listen", a.listener.Addr().String()),
 		zap.String("admin", a.adminLn.Addr().String()),
+		zap.String("grpc_listen", grpcAddr(a.grpcLn)),
 		zap.Int("routes", len(cfg.Routes)),
 		zap.String("config", configs.Summary(cfg)))
 	if ready != nil {
@@ -206,12 +215,22 @@ func (a *app) reload(why string) {
 		return
 	}
 	old := a.cur.Load()
-	if cfg.Listen != old.cfg.Listen || cfg.Admin != old.cfg.Admin {
-		a.log.Warn("listen and admin addresses change only on restart", zap.String("listen", old.cfg.Listen), zap.String("admin", old.cfg.Admin))
+	if cfg.Listen != old.cfg.Listen || cfg.Admin != old.cfg.Admin || cfg.GRPCListen != old.cfg.GRPCListen {
+		a.log.Warn("listen, grpc_listen and admin addresses change only on restart", zap.String("listen", old.cfg.Listen),
+			zap.String("grpc_listen", old.cfg.GRPCListen), zap.String("admin", old.cfg.Admin))
 	}
 	p, routes, err := a.build(cfg)
 	if err == nil {
-		err = a.server.SetRoutes(routes)
+		routes, grpcRoutes := splitRoutes(routes)
+		if len(grpcRoutes) > 0 && a.grpc == nil {
+			err = errors.New("the config has gRPC routes but the process started without grpc_listen: restart to serve them")
+		}
+		if err == nil {
+			err = a.server.SetRoutes(routes)
+		}
+		if err == nil && a.grpc != nil {
+			err = a.grpc.SetRoutes(grpcRoutes)
+		}
 		if err != nil {
 			_ = p.close(context.Background())
 		}
@@ -254,8 +273,17 @@ func (a *app) shutdown() error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.ShutdownTimeout.D())
 	defer cancel()
 	var errs []error
+	grpcDone := make(chan error, 1)
+	if a.grpc != nil {
+		go func() { grpcDone <- a.grpc.Shutdown(ctx) }() // GOAWAY, then the calls in flight end
+	} else {
+		grpcDone <- nil
+	}
 	if err := a.server.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("drain proxy: %w", err))
+	}
+	if err := <-grpcDone; err != nil {
+		errs = append(errs, err)
 	}
 	a.retired.Wait()
 	if err := a.labels.close(); err != nil {
@@ -270,7 +298,7 @@ func (a *app) shutdown() error {
 	actx, acancel := context.WithTimeout(context.Background(), time.Second)
 	defer acancel()
 	_ = a.admin.Shutdown(actx)
-	a.serving.Wait() // both Serve calls return once their listeners are closed
+	a.serving.Wait() // the Serve calls return once their listeners are closed
 	a.console.Close()
 	if err := errors.Join(errs...); err != nil {
 		// What was cut short is counted (abandoned shadows, dropped records); the exit is still clean.

@@ -9,9 +9,9 @@ import (
 )
 
 // validate prints a one-line summary of a valid config, or every problem as file:line:column: message.
-// configChecks adds to the config's validation what other packages own: compare's path grammar.
+// configChecks adds to the config's validation what other packages own: compare's path grammars.
 // validate, run and reloads use it alike, so a config validate accepts is one run starts with.
-var configChecks = configs.Checks{ComparePath: compare.CheckPath, PredictionPath: func(format, path string) error {
+var configChecks = configs.Checks{ComparePath: compare.CheckPath, BodyPath: compare.CheckSetPath, PredictionPath: func(format, path string) error {
 	_, err := compare.NewPicker(format, path)
 	return err
 }}
