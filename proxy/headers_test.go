@@ -173,3 +173,34 @@ func TestAmbiguousPathAllocs(t *testing.T) {
 		t.Errorf("ambiguousPath allocates %v times, want 0", n)
 	}
 }
+
+// FuzzDropTrailers checks that no trailer value reaches the request the primary gets, whatever the
+// header and trailer names (announced or not, shared with headers or not).
+func FuzzDropTrailers(f *testing.F) {
+	f.Add("X-Request-Id: a\r\nTrailer: X-Request-Id\r\n", "X-Request-Id,X-Evil")
+	f.Add("Trailer: User-Agent\r\nUser-Agent: u\r\n", "User-Agent")
+	f.Add("", "X-A,x-a,X-A")
+	f.Fuzz(func(t *testing.T, headers, names string) {
+		if strings.Contains(headers, "MARK") || strings.ContainsAny(names, "\r\n:") {
+			return
+		}
+		var trailers strings.Builder
+		for i, n := range strings.Split(names, ",") {
+			fmt.Fprintf(&trailers, "%s: MARK-%d\r\n", n, i)
+		}
+		raw := "POST /x HTTP/1.1\r\nHost: h\r\n" + headers + "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n" + trailers.String() + "\r\n"
+		var req fasthttp.Request
+		if err := req.Read(bufioReader(raw)); err != nil {
+			return
+		}
+		dropTrailers(&req.Header)
+		req.Header.SetContentLength(len(req.Body()))
+		var out bytes.Buffer
+		if _, err := req.WriteTo(&out); err != nil {
+			return
+		}
+		if strings.Contains(out.String(), "MARK") {
+			t.Errorf("a trailer value is forwarded:\n%q\nfrom\n%q", out.String(), raw)
+		}
+	})
+}
