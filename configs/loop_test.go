@@ -47,3 +47,11 @@ func TestConfigFileSizeIsCapped(t *testing.T) {
 		t.Errorf("a file of exactly MaxFileBytes: %v", err)
 	}
 }
+
+func TestGRPCUpstreamAtTheGRPCListener(t *testing.T) {
+	yaml := "grpc_listen: 0.0.0.0:8001\nroutes:\n  - name: g\n    match: {path_prefix: /inference.GRPCInferenceService/ModelInfer}\n    primary: {url: \"grpc://127.0.0.1:8011\"}\n    candidates:\n      - {name: c, url: \"grpc://localhost:8001\"}\n"
+	_, err := Parse("g.yaml", []byte(yaml))
+	if err == nil || !strings.Contains(err.Error(), "g.yaml:7:") || !strings.Contains(err.Error(), "grpc://localhost:8001 is this proxy's own grpc_listen address") {
+		t.Fatalf("got %v, want the candidate's line and the grpc_listen loop", err)
+	}
+}
