@@ -1,6 +1,7 @@
 package tee
 
 import (
+	"context"
 	"strings"
 	"sync"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
@@ -203,4 +206,30 @@ func FuzzRedactQuery(f *testing.F) {
 
 func splitQuery(q string) []string {
 	return strings.FieldsFunc(q, func(r rune) bool { return r == '&' || r == ';' })
+}
+
+// TestTeeGRPCShadowsCarryNoCredentials: gRPC metadata is headers too; a grpc:// candidate gets no
+// authorization unless it is kept.
+func TestTeeGRPCShadowsCarryNoCredentials(t *testing.T) {
+	for _, keep := range [][]string{nil, {"Authorization"}} {
+		got := make(chan metadata.MD, 1)
+		url := proxytest.ServeGRPC(t, func(_ context.Context, _ string, md metadata.MD, _ []byte) ([]byte, error) {
+			got <- md
+			return []byte("same"), nil
+		})
+		tee := newTestTee(t, prometheus.NewRegistry(), Options{
+			Candidates:  []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "v2", URL: url}, Sample: 1}},
+			KeepHeaders: keep,
+		})
+		req, resp := grpcExchange("req-1", []byte{1}, []byte("same"), codes.OK)
+		tee.Offer(offered(req, resp, time.Millisecond))
+		md := <-got
+		closeTee(t, tee)
+		if has := len(md["authorization"]) > 0; has != (keep != nil) {
+			t.Errorf("keep %v: the gRPC candidate got authorization %v", keep, md["authorization"])
+		}
+		if len(md["x-custom"]) == 0 {
+			t.Errorf("the gRPC candidate lost x-custom: %v", md)
+		}
+	}
 }
