@@ -22,7 +22,8 @@ type scenario struct {
 	url     string
 	pid     int    // 0: no proxy (direct)
 	admin   string // shadowproxy's admin address ("" for the others)
-	nginx   string
+	nginx   string // the nginx scenario doing the same job
+	floor   string // the floor scenario doing the same job
 	results []result
 }
 
@@ -66,14 +67,34 @@ func (h *harness) compare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	flNone, fpNone, err := h.startFloor(m.primary, "")
+	if err != nil {
+		return err
+	}
+	flFast, fpFast, err := h.startFloor(m.primary, m.fast)
+	if err != nil {
+		return err
+	}
+	flSlow, fpSlow, err := h.startFloor(m.primary, m.slow)
+	if err != nil {
+		return err
+	}
+	const (
+		floorNone = "floor (bare fasthttp), no candidate"
+		floorFast = "floor (bare fasthttp) mirror 100%, fast candidate"
+		floorSlow = "floor (bare fasthttp) mirror 100%, 50 ms candidate"
+	)
 	scenarios := []*scenario{
 		{name: "direct (no proxy)", url: "http://" + m.primary},
 		{name: "nginx proxy, no mirror", url: "http://" + na.Proxy, pid: ng.Process.Pid, nginx: "nginx proxy, no mirror"},
-		{name: "shadowproxy, no candidate", url: "http://" + spNone, pid: pidNone, admin: adNone, nginx: "nginx proxy, no mirror"},
+		{name: floorNone, url: "http://" + flNone, pid: fpNone},
+		{name: "shadowproxy, no candidate", url: "http://" + spNone, pid: pidNone, admin: adNone, nginx: "nginx proxy, no mirror", floor: floorNone},
 		{name: "nginx mirror 100%, fast candidate", url: "http://" + na.MirrorFast, pid: ng.Process.Pid, nginx: "nginx mirror 100%, fast candidate"},
-		{name: "shadowproxy mirror 100%, fast candidate", url: "http://" + spFast, pid: pidFast, admin: adFast, nginx: "nginx mirror 100%, fast candidate"},
+		{name: floorFast, url: "http://" + flFast, pid: fpFast},
+		{name: "shadowproxy mirror 100%, fast candidate", url: "http://" + spFast, pid: pidFast, admin: adFast, nginx: "nginx mirror 100%, fast candidate", floor: floorFast},
 		{name: "nginx mirror 100%, 50 ms candidate", url: "http://" + na.MirrorSlow, pid: ng.Process.Pid, nginx: "nginx mirror 100%, 50 ms candidate"},
-		{name: "shadowproxy mirror 100%, 50 ms candidate", url: "http://" + spSlow, pid: pidSlow, admin: adSlow, nginx: "nginx mirror 100%, 50 ms candidate"},
+		{name: floorSlow, url: "http://" + flSlow, pid: fpSlow},
+		{name: "shadowproxy mirror 100%, 50 ms candidate", url: "http://" + spSlow, pid: pidSlow, admin: adSlow, nginx: "nginx mirror 100%, 50 ms candidate", floor: floorSlow},
 	}
 	if h.o.only != "" {
 		scenarios = slices.DeleteFunc(scenarios, func(s *scenario) bool { return !strings.Contains(s.name, h.o.only) })

@@ -18,7 +18,7 @@ type harness struct {
 	dir   string
 	cpus  cpuSets
 	procs []*exec.Cmd
-	bin   struct{ proxy, model, broker string }
+	bin   struct{ proxy, model, broker, floor string }
 }
 
 func (h *harness) build() error {
@@ -29,15 +29,16 @@ func (h *harness) build() error {
 	h.bin.proxy = filepath.Join(binDir, "shadowproxy")
 	h.bin.model = filepath.Join(binDir, "modelserver")
 	h.bin.broker = filepath.Join(binDir, "kfakebroker")
+	h.bin.floor = filepath.Join(binDir, "floor")
 	if h.o.bin != "" {
-		for _, b := range []string{h.bin.proxy, h.bin.model, h.bin.broker} {
+		for _, b := range []string{h.bin.proxy, h.bin.model, h.bin.broker, h.bin.floor} {
 			if _, err := os.Stat(b); err != nil {
 				return fmt.Errorf("-bin: %w", err)
 			}
 		}
 		return nil
 	}
-	for pkg, out := range map[string]string{"./cmd/shadowproxy": h.bin.proxy, "./bench/modelserver": h.bin.model, "./sink/kfakebroker": h.bin.broker} {
+	for pkg, out := range map[string]string{"./cmd/shadowproxy": h.bin.proxy, "./bench/modelserver": h.bin.model, "./sink/kfakebroker": h.bin.broker, "./bench/floor": h.bin.floor} {
 		cmd := exec.Command("go", "build", "-o", out, pkg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
@@ -210,4 +211,24 @@ func (h *harness) startShadowproxy(name, primary, candidate, kafka string) (list
 		return
 	}
 	return listen, admin, cmd.Process.Pid, nil
+}
+
+// startFloor runs the floor (bench/floor): a bare fasthttp proxy to primary that, with a candidate,
+// copies each request to a bounded queue served by workers. It is what shadowproxy costs over.
+func (h *harness) startFloor(primary, candidate string) (listen string, pid int, err error) {
+	if listen, err = freeAddr(); err != nil {
+		return
+	}
+	args := []string{"-addr", listen, "-primary", primary}
+	if candidate != "" {
+		args = append(args, "-candidate", candidate, "-workers", "64", "-queue", "1024")
+	}
+	cmd, err := h.start(h.cpus.proxy, h.bin.floor, args...)
+	if err != nil {
+		return
+	}
+	if err = waitListening(listen); err != nil {
+		return
+	}
+	return listen, cmd.Process.Pid, nil
 }

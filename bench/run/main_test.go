@@ -74,12 +74,14 @@ func TestFormatTable(t *testing.T) {
 	ss := []*scenario{
 		{name: "direct (no proxy)", results: []result{{rps: 100, p50: 1, p99: 2}}},
 		{name: "nginx mirror 100%, fast candidate", nginx: "nginx mirror 100%, fast candidate", results: []result{{rps: 40, p50: 2, p99: 4, rssKB: 10240}, {rps: 50, p50: 2, p99: 5}, {rps: 45, p50: 2, p99: 6}}},
-		{name: "shadowproxy mirror 100%, fast candidate", nginx: "nginx mirror 100%, fast candidate", results: []result{{rps: 90, p50: 1, p99: 2.5, rssKB: 20480}}},
+		{name: "floor (bare fasthttp) mirror 100%, fast candidate", results: []result{{rps: 100, p50: 1, p99: 2}}},
+		{name: "shadowproxy mirror 100%, fast candidate", nginx: "nginx mirror 100%, fast candidate", floor: "floor (bare fasthttp) mirror 100%, fast candidate", results: []result{{rps: 90, p50: 1, p99: 2.5, rssKB: 20480}}},
 	}
 	got := formatTable(ss)
 	for _, want := range []string{
-		"| nginx mirror 100%, fast candidate | 45 | 2.00 | 5.00 | 10.0 | 0 |  |  | 0.45 |",
-		"| shadowproxy mirror 100%, fast candidate | 90 | 1.00 | 2.50 | 20.0 | 0 | 2.00x | 0.50x | 0.90 |",
+		"| nginx mirror 100%, fast candidate | 45 | 2.00 | 5.00 | 10.0 | 0 |  |  |  |  | 0.45 |",
+		"| shadowproxy mirror 100%, fast candidate | 90 | 1.00 | 2.50 | 20.0 | 0 | 2.00x | 0.50x | 0.90x | 1.25x | 0.90 |",
+		"req/s >= 0.90x the floor (bare fasthttp mirror): met (req/s 0.90x, p99 1.25x)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks\n%s\nin\n%s", want, got)

@@ -11,7 +11,8 @@ import (
 	"time"
 )
 
-// formatTable renders the medians with ratios to the matching nginx scenario and to direct.
+// formatTable renders the medians with ratios to the matching nginx scenario, to the matching floor
+// scenario (bench/floor) and to direct.
 func formatTable(ss []*scenario) string {
 	med := map[string]result{}
 	for _, s := range ss {
@@ -21,18 +22,16 @@ func formatTable(ss []*scenario) string {
 	}
 	direct, hasDirect := med["direct (no proxy)"]
 	var b strings.Builder
-	b.WriteString("| scenario | req/s | p50 ms | p99 ms | peak RSS MB | errors | req/s vs nginx | p99 vs nginx | req/s vs direct |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | req/s | p50 ms | p99 ms | peak RSS MB | errors | req/s vs nginx | p99 vs nginx | req/s vs floor | p99 vs floor | req/s vs direct |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range ss {
 		r, ok := med[s.name]
 		if !ok {
 			continue
 		}
-		vsNginx, p99Nginx, vsDirect := "", "", ""
-		if n, ok := med[s.nginx]; ok && s.nginx != s.name && n.rps > 0 && n.p99 > 0 {
-			vsNginx = fmt.Sprintf("%.2fx", r.rps/n.rps)
-			p99Nginx = fmt.Sprintf("%.2fx", r.p99/n.p99)
-		}
+		vsNginx, p99Nginx := ratios(r, med, s.nginx, s.name)
+		vsFloor, p99Floor := ratios(r, med, s.floor, s.name)
+		vsDirect := ""
 		if hasDirect && direct.rps > 0 {
 			vsDirect = fmt.Sprintf("%.2f", r.rps/direct.rps)
 		}
@@ -40,7 +39,7 @@ func formatTable(ss []*scenario) string {
 		if r.rssKB > 0 {
 			rss = fmt.Sprintf("%.1f", float64(r.rssKB)/1024)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %d | %s | %s | %s |\n", s.name, r.rps, r.p50, r.p99, rss, r.errors, vsNginx, p99Nginx, vsDirect)
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %d | %s | %s | %s | %s | %s |\n", s.name, r.rps, r.p50, r.p99, rss, r.errors, vsNginx, p99Nginx, vsFloor, p99Floor, vsDirect)
 	}
 	// The 50 ms candidate against shadowproxy's own no-candidate figures.
 	if slow, ok := med["shadowproxy mirror 100%, 50 ms candidate"]; ok {
@@ -49,9 +48,19 @@ func formatTable(ss []*scenario) string {
 		}
 	}
 	if t := targets(med); t != "" {
-		b.WriteString("\nTargets (issue 6):\n\n" + t)
+		b.WriteString("\nTargets:\n\n" + t)
 	}
 	return b.String()
+}
+
+// ratios are r's req/s and p99 as multiples of the scenario named other ("" when it did not run, is
+// r's own, or has no figures).
+func ratios(r result, med map[string]result, other, self string) (rps, p99 string) {
+	o, ok := med[other]
+	if !ok || other == self || o.rps <= 0 || o.p99 <= 0 {
+		return "", ""
+	}
+	return fmt.Sprintf("%.2fx", r.rps/o.rps), fmt.Sprintf("%.2fx", r.p99/o.p99)
 }
 
 // targets checks the issue's ratio targets on the medians, one line each, for the scenarios that ran.
@@ -80,6 +89,14 @@ func targets(med map[string]result) string {
 	if sp, ng, ok := vs("shadowproxy, no candidate", "nginx proxy, no mirror"); ok {
 		check("no candidates: req/s >= nginx proxy, p99 no worse", sp.rps >= ng.rps && sp.p99 <= ng.p99,
 			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/ng.rps, sp.p99/ng.p99))
+	}
+	if sp, fl, ok := vs("shadowproxy, no candidate", "floor (bare fasthttp), no candidate"); ok {
+		check("no candidates: req/s >= 0.95x the floor (bare fasthttp proxy)", sp.rps >= 0.95*fl.rps,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/fl.rps, sp.p99/fl.p99))
+	}
+	if sp, fl, ok := vs("shadowproxy mirror 100%, fast candidate", "floor (bare fasthttp) mirror 100%, fast candidate"); ok {
+		check("mirror 100% to a fast candidate, comparing and recording: req/s >= 0.90x the floor (bare fasthttp mirror)", sp.rps >= 0.90*fl.rps,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/fl.rps, sp.p99/fl.p99))
 	}
 	if slow, ok := med["shadowproxy mirror 100%, 50 ms candidate"]; ok && slow.rssKB > 0 {
 		check("peak RSS <= 100 MB with the 50 ms candidate", slow.rssKB <= 100*1024, fmt.Sprintf("%.1f MB", float64(slow.rssKB)/1024))
