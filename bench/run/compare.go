@@ -114,9 +114,13 @@ func (h *harness) compare(ctx context.Context) error {
 				profiled = make(chan error, 1)
 				go func() { profiled <- h.cpuProfile(s, h.o.duration) }()
 			}
+			cpu0 := cpuTime(s.pid)
 			r, err := h.load(ctx, s.url, script, h.o.duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			if s.pid != 0 && r.requests > 0 {
+				r.cpuPerReq = float64((cpuTime(s.pid) - cpu0).Microseconds()) / float64(r.requests)
 			}
 			if profiled != nil {
 				if err := <-profiled; err != nil {
@@ -125,7 +129,7 @@ func (h *harness) compare(ctx context.Context) error {
 			}
 			r.rssKB = peakRSS(s.pid)
 			s.results = append(s.results, r)
-			fmt.Fprintf(os.Stderr, "round %d  %-42s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n", round+1, s.name, r.rps, r.p50, r.p99)
+			fmt.Fprintf(os.Stderr, "round %d  %-50s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  %6.1f µs CPU/req\n", round+1, s.name, r.rps, r.p50, r.p99, r.cpuPerReq)
 		}
 	}
 	table := formatTable(scenarios)
@@ -181,6 +185,8 @@ type result struct {
 	rps, p50, p99 float64 // p50 and p99 in milliseconds
 	rssKB         int
 	errors        int
+	requests      int     // completed in the run (wrk's count)
+	cpuPerReq     float64 // the proxy's CPU time (user+system, workers included) per request, µs; 0 direct
 }
 
 // load runs wrk once.
@@ -202,6 +208,7 @@ func (h *harness) load(ctx context.Context, url, script string, d time.Duration)
 
 var (
 	reRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	reCount   = regexp.MustCompile(`(\d+) requests in`)
 	rePct     = regexp.MustCompile(`(?m)^\s+(50|99)(?:\.000)?%\s+([0-9.]+)(us|ms|s)\s*$`)
 	reErrors  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
 	reSockets = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
@@ -215,6 +222,9 @@ func parseWrk(out []byte) (result, error) {
 		return r, fmt.Errorf("no Requests/sec in wrk output:\n%s", out)
 	}
 	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := reCount.FindSubmatch(out); m != nil {
+		r.requests, _ = strconv.Atoi(string(m[1]))
+	}
 	for _, p := range rePct.FindAllSubmatch(out, -1) {
 		v, _ := strconv.ParseFloat(string(p[2]), 64)
 		switch string(p[3]) {
@@ -258,6 +268,8 @@ func median(rs []result) result {
 		rps: pick(func(r result) float64 { return r.rps }),
 		p50: pick(func(r result) float64 { return r.p50 }),
 		p99: pick(func(r result) float64 { return r.p99 }),
+
+		cpuPerReq: pick(func(r result) float64 { return r.cpuPerReq }),
 	}
 	for _, r := range rs {
 		m.rssKB = max(m.rssKB, r.rssKB)

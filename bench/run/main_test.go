@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNginxConfigIsAccepted(t *testing.T) {
@@ -62,7 +63,7 @@ func TestParseWrk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.rps != 61700 || r.p50 != 0.85 || r.p99 != 2.5 || r.errors != 7 {
+	if r.rps != 61700 || r.requests != 617000 || r.p50 != 0.85 || r.p99 != 2.5 || r.errors != 7 {
 		t.Errorf("parseWrk = %+v", r)
 	}
 	if _, err := parseWrk([]byte("unable to connect")); err == nil {
@@ -74,14 +75,15 @@ func TestFormatTable(t *testing.T) {
 	ss := []*scenario{
 		{name: "direct (no proxy)", results: []result{{rps: 100, p50: 1, p99: 2}}},
 		{name: "nginx mirror 100%, fast candidate", nginx: "nginx mirror 100%, fast candidate", results: []result{{rps: 40, p50: 2, p99: 4, rssKB: 10240}, {rps: 50, p50: 2, p99: 5}, {rps: 45, p50: 2, p99: 6}}},
-		{name: "floor (bare fasthttp) mirror 100%, fast candidate", results: []result{{rps: 100, p50: 1, p99: 2}}},
-		{name: "shadowproxy mirror 100%, fast candidate", nginx: "nginx mirror 100%, fast candidate", floor: "floor (bare fasthttp) mirror 100%, fast candidate", results: []result{{rps: 90, p50: 1, p99: 2.5, rssKB: 20480}}},
+		{name: "floor (bare fasthttp) mirror 100%, fast candidate", results: []result{{rps: 100, p50: 1, p99: 2, cpuPerReq: 40}, {rps: 80, p50: 1, p99: 2, cpuPerReq: 44}}},
+		{name: "shadowproxy mirror 100%, fast candidate", nginx: "nginx mirror 100%, fast candidate", floor: "floor (bare fasthttp) mirror 100%, fast candidate", results: []result{{rps: 90, p50: 1, p99: 2.5, rssKB: 20480, cpuPerReq: 50}, {rps: 90, p50: 1, p99: 2.5, cpuPerReq: 52}}},
 	}
 	got := formatTable(ss)
 	for _, want := range []string{
-		"| nginx mirror 100%, fast candidate | 45 | 2.00 | 5.00 | 10.0 | 0 |  |  |  |  | 0.45 |",
-		"| shadowproxy mirror 100%, fast candidate | 90 | 1.00 | 2.50 | 20.0 | 0 | 2.00x | 0.50x | 0.90x | 1.25x | 0.90 |",
-		"req/s >= 0.90x the floor (bare fasthttp mirror): met (req/s 0.90x, p99 1.25x)",
+		"| nginx mirror 100%, fast candidate | 45 | 2.00 | 5.00 |  | 10.0 | 0 |  |  |  |  |  | 0.45 |",
+		// Per-round ratios 0.90 and 1.125 around the medians' 1.00; CPU 51 against 42.
+		"| shadowproxy mirror 100%, fast candidate | 90 | 1.00 | 2.50 | 51.0 | 20.0 | 0 | 2.00x | 0.50x | 1.00x (0.90-1.12) | 1.25x | 1.21x | 0.90 |",
+		"req/s >= 0.90x the floor (bare fasthttp mirror): met (req/s 1.00x, p99 1.25x)",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("table lacks\n%s\nin\n%s", want, got)
@@ -193,5 +195,23 @@ func TestParseGhz(t *testing.T) {
 	}
 	if _, err := parseGhz([]byte("Error: connection refused")); err == nil {
 		t.Error("parseGhz of a non-JSON report: no error")
+	}
+}
+
+func TestCPUTime(t *testing.T) {
+	// Spin until this process has used at least 50 ms of CPU more than at the start.
+	t0 := cpuTime(os.Getpid())
+	deadline := time.Now().Add(5 * time.Second)
+	n := 0
+	for cpuTime(os.Getpid())-t0 < 50*time.Millisecond && time.Now().Before(deadline) {
+		for i := range 1_000_000 {
+			n += i
+		}
+	}
+	if d := cpuTime(os.Getpid()) - t0; d < 50*time.Millisecond {
+		t.Errorf("cpuTime grew by %v after 5 s of spinning (n=%d)", d, n)
+	}
+	if cpuTime(0) != 0 {
+		t.Error("cpuTime(0) != 0")
 	}
 }

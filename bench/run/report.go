@@ -15,15 +15,17 @@ import (
 // scenario (bench/floor) and to direct.
 func formatTable(ss []*scenario) string {
 	med := map[string]result{}
+	rounds := map[string][]result{}
 	for _, s := range ss {
 		if len(s.results) > 0 {
 			med[s.name] = median(s.results)
+			rounds[s.name] = s.results
 		}
 	}
 	direct, hasDirect := med["direct (no proxy)"]
 	var b strings.Builder
-	b.WriteString("| scenario | req/s | p50 ms | p99 ms | peak RSS MB | errors | req/s vs nginx | p99 vs nginx | req/s vs floor | p99 vs floor | req/s vs direct |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | req/s | p50 ms | p99 ms | CPU µs/req | peak RSS MB | errors | req/s vs nginx | p99 vs nginx | req/s vs floor | p99 vs floor | CPU vs floor | req/s vs direct |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, s := range ss {
 		r, ok := med[s.name]
 		if !ok {
@@ -31,6 +33,18 @@ func formatTable(ss []*scenario) string {
 		}
 		vsNginx, p99Nginx := ratios(r, med, s.nginx, s.name)
 		vsFloor, p99Floor := ratios(r, med, s.floor, s.name)
+		if vsFloor != "" {
+			if lo, hi, ok := roundRange(rounds[s.name], rounds[s.floor], func(r result) float64 { return r.rps }); ok {
+				vsFloor += fmt.Sprintf(" (%.2f-%.2f)", lo, hi)
+			}
+		}
+		cpu, cpuFloor := "", ""
+		if r.cpuPerReq > 0 {
+			cpu = fmt.Sprintf("%.1f", r.cpuPerReq)
+			if f, ok := med[s.floor]; ok && f.cpuPerReq > 0 && s.floor != s.name {
+				cpuFloor = fmt.Sprintf("%.2fx", r.cpuPerReq/f.cpuPerReq)
+			}
+		}
 		vsDirect := ""
 		if hasDirect && direct.rps > 0 {
 			vsDirect = fmt.Sprintf("%.2f", r.rps/direct.rps)
@@ -39,7 +53,7 @@ func formatTable(ss []*scenario) string {
 		if r.rssKB > 0 {
 			rss = fmt.Sprintf("%.1f", float64(r.rssKB)/1024)
 		}
-		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %d | %s | %s | %s | %s | %s |\n", s.name, r.rps, r.p50, r.p99, rss, r.errors, vsNginx, p99Nginx, vsFloor, p99Floor, vsDirect)
+		fmt.Fprintf(&b, "| %s | %.0f | %.2f | %.2f | %s | %s | %d | %s | %s | %s | %s | %s | %s |\n", s.name, r.rps, r.p50, r.p99, cpu, rss, r.errors, vsNginx, p99Nginx, vsFloor, p99Floor, cpuFloor, vsDirect)
 	}
 	// The 50 ms candidate against shadowproxy's own no-candidate figures.
 	if slow, ok := med["shadowproxy mirror 100%, 50 ms candidate"]; ok {
@@ -51,6 +65,26 @@ func formatTable(ss []*scenario) string {
 		b.WriteString("\nTargets:\n\n" + t)
 	}
 	return b.String()
+}
+
+// roundRange is the smallest and largest per-round ratio of f between two scenarios' rounds (round i
+// of one against round i of the other: the rounds alternate, so neighbours share the machine's
+// state); ok is false when they have no rounds in common.
+func roundRange(a, b []result, f func(result) float64) (lo, hi float64, ok bool) {
+	for i := range min(len(a), len(b)) {
+		if f(b[i]) <= 0 {
+			continue
+		}
+		r := f(a[i]) / f(b[i])
+		if !ok || r < lo {
+			lo = r
+		}
+		if !ok || r > hi {
+			hi = r
+		}
+		ok = true
+	}
+	return lo, hi, ok
 }
 
 // ratios are r's req/s and p99 as multiples of the scenario named other ("" when it did not run, is
