@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/valyala/fasthttp"
 )
@@ -37,21 +39,63 @@ func hopBit(k []byte) hopMask {
 	return 0
 }
 
-// requestHops and responseHops find the hop-by-hop headers present in one pass: deleting all nine
-// blindly would scan the headers nine times, on every request.
-func requestHops(h *fasthttp.RequestHeader) (m hopMask) {
-	for k := range h.All() {
-		m |= hopBit(k)
-	}
-	return m
+// connectionBit is the bit of Connection (hopHeaders[0]) in a hopMask.
+const connectionBit hopMask = 1
+
+// requestScan is what one pass over a request's headers finds: the hop-by-hop headers, and the first
+// value of each header the proxy reads or sets, so that none of them is looked up again. The values
+// point into the header: valid until its next edit.
+type requestScan struct {
+	hops                          hopMask
+	id, xff, xfp, xfh             []byte
+	hasID, hasXFF, hasXFP, hasXFH bool
+	shadow                        bool // ShadowHeader is present, with any value
 }
 
-func responseHops(h *fasthttp.ResponseHeader) (m hopMask) {
+// scanRequest reads the request's headers in one pass, whatever the case of their names. With
+// responseHops, it finds the hop-by-hop headers in one pass: deleting all nine blindly would scan
+// the headers nine times, on every request.
+func scanRequest(h *fasthttp.RequestHeader) (sc requestScan) {
+	for k, v := range h.All() {
+		sc.hops |= hopBit(k)
+		switch len(k) {
+		case len(HeaderRequestID):
+			if !sc.hasID && bytes.EqualFold(k, s2b(HeaderRequestID)) {
+				sc.id, sc.hasID = v, true
+			}
+		case len("X-Forwarded-For"):
+			if !sc.hasXFF && bytes.EqualFold(k, s2b("X-Forwarded-For")) {
+				sc.xff, sc.hasXFF = v, true
+			}
+		case len("X-Forwarded-Proto"):
+			if !sc.hasXFP && bytes.EqualFold(k, s2b("X-Forwarded-Proto")) {
+				sc.xfp, sc.hasXFP = v, true
+			}
+		case len("X-Forwarded-Host"):
+			if !sc.hasXFH && bytes.EqualFold(k, s2b("X-Forwarded-Host")) {
+				sc.xfh, sc.hasXFH = v, true
+			}
+		case len(ShadowHeader):
+			if bytes.EqualFold(k, s2b(ShadowHeader)) {
+				sc.shadow = true
+			}
+		}
+	}
+	return sc
+}
+
+// responseHops also reports whether the answer has an X-Request-Id (which the proxy then replaces
+// rather than adds).
+func responseHops(h *fasthttp.ResponseHeader) (m hopMask, hasID bool) {
 	for k := range h.All() {
 		m |= hopBit(k)
+		hasID = hasID || (len(k) == len(HeaderRequestID) && bytes.EqualFold(k, s2b(HeaderRequestID)))
 	}
-	return m
+	return m, hasID
 }
+
+// s2b is the bytes of a string constant, without a copy; they must not be written to.
+func s2b(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 // header is what removeHop needs of fasthttp's request and response headers.
 type header interface {
@@ -120,6 +164,9 @@ func (s *idSource) appendNext(dst []byte) []byte {
 func appendClientIP(dst []byte, ctx *fasthttp.RequestCtx) []byte {
 	if a, ok := ctx.RemoteAddr().(*net.TCPAddr); ok {
 		return a.AddrPort().Addr().Unmap().AppendTo(dst)
+	}
+	if ip, ok := netip.AddrFromSlice(ctx.RemoteIP()); ok {
+		return ip.Unmap().AppendTo(dst)
 	}
 	return append(dst, ctx.RemoteIP().String()...)
 }

@@ -501,6 +501,10 @@ type nopMirror struct{}
 
 func (nopMirror) Offer(*Exchange) bool { return true }
 
+// BenchmarkProxy runs requests through the proxy to a primary on loopback, with no mirror and
+// with a mirror keeping nothing, and through the floor: a bare fasthttp server whose handler only
+// calls HostClient.Do, what the proxy costs over. proc-cpu-ns/op is the whole process's CPU per
+// request (client and primary included, the same in every case), robust to a shared machine.
 func BenchmarkProxy(b *testing.B) {
 	url := proxytest.Serve(b, func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("application/json")
@@ -509,17 +513,24 @@ func BenchmarkProxy(b *testing.B) {
 	for _, bc := range []struct {
 		name   string
 		mirror Mirror
-	}{{"no-mirror", nil}, {"mirror", nopMirror{}}} {
+		floor  bool
+	}{{"floor", nil, true}, {"no-mirror", nil, false}, {"mirror", nopMirror{}, false}} {
 		b.Run(bc.name, func(b *testing.B) {
-			h := newHarness(b, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}, Mirror: bc.mirror}}})
+			var client *fasthttp.HostClient
+			if bc.floor {
+				client = floorProxy(b, strings.TrimPrefix(url, "http://"))
+			} else {
+				client = newHarness(b, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}, Mirror: bc.mirror}}}).client
+			}
 			b.ReportAllocs()
+			defer proxytest.ProcessCPUPerOp(b)()
 			b.RunParallel(func(pb *testing.PB) {
 				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 				req.Header.SetMethod("POST")
 				req.SetRequestURI("http://proxy/v1/models/m:predict")
 				req.SetBodyString(`{"instances":[[5.1,3.5,1.4,0.2]]}`)
 				for pb.Next() {
-					if err := h.client.Do(req, resp); err != nil {
+					if err := client.Do(req, resp); err != nil {
 						b.Error(err)
 						return
 					}
@@ -527,6 +538,32 @@ func BenchmarkProxy(b *testing.B) {
 			})
 		})
 	}
+}
+
+// floorProxy serves a bare fasthttp proxy to addr (bench/floor's, without mirroring) on an in-memory
+// listener until the benchmark ends, and returns a client of it.
+func floorProxy(b *testing.B, addr string) *fasthttp.HostClient {
+	up := &fasthttp.HostClient{Addr: addr, MaxConns: 1024, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			if err := up.Do(&ctx.Request, &ctx.Response); err != nil {
+				ctx.Error("bad gateway", fasthttp.StatusBadGateway)
+			}
+		},
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+	}
+	ln := fasthttputil.NewInmemoryListener()
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ln) }()
+	client := &fasthttp.HostClient{Addr: "proxy", Dial: func(string) (net.Conn, error) { return ln.Dial() }, DisableHeaderNamesNormalizing: true}
+	b.Cleanup(func() {
+		client.CloseIdleConnections()
+		up.CloseIdleConnections()
+		_ = srv.Shutdown()
+		<-done
+	})
+	return client
 }
 
 var answer1KB = []byte(`{"predictions":[` + strings.TrimSuffix(strings.Repeat(`{"label":"versicolor","scores":[0.01,0.97,0.02],"id":12345},`, 17), ",") + `]}`)
@@ -565,12 +602,15 @@ func TestHopScanAllocs(t *testing.T) {
 	req.Header.Set("X-Forwarded-For", "10.0.0.1")
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Keep-Alive", "timeout=5")
-	var m hopMask
-	if n := testing.AllocsPerRun(1000, func() { m = requestHops(&req.Header) }); n != 0 {
-		t.Errorf("finding hop-by-hop headers allocates %v times, want 0", n)
+	var sc requestScan
+	if n := testing.AllocsPerRun(1000, func() { sc = scanRequest(&req.Header) }); n != 0 {
+		t.Errorf("scanning the headers allocates %v times, want 0", n)
 	}
-	if m != hopBit([]byte("Keep-Alive")) {
-		t.Errorf("mask %b, want Keep-Alive only", m)
+	if sc.hops != hopBit([]byte("Keep-Alive")) {
+		t.Errorf("mask %b, want Keep-Alive only", sc.hops)
+	}
+	if !sc.hasXFF || string(sc.xff) != "10.0.0.1" || sc.hasID || sc.hasXFP || sc.hasXFH || sc.shadow {
+		t.Errorf("scan %+v, want X-Forwarded-For only", sc)
 	}
 }
 
@@ -625,5 +665,81 @@ func TestShutdownClosesReplacedPrimaries(t *testing.T) {
 	h.srv.retireMu.Unlock()
 	if left != 0 {
 		t.Errorf("%d grace timers left after Shutdown", left)
+	}
+}
+
+// BenchmarkForwardHeaders is the header work of one request without the round trip: the request
+// headers a client like wrk sends (no request id, no X-Forwarded-*), forwarded as the proxy does.
+func BenchmarkForwardHeaders(b *testing.B) {
+	var raw fasthttp.Request
+	raw.Header.SetMethod("POST")
+	raw.SetRequestURI("/v1/models/m:predict")
+	raw.Header.SetHost("127.0.0.1:8080")
+	raw.Header.SetContentType("application/json")
+	raw.SetBodyString(`{"instances":[[5.1,3.5,1.4,0.2]]}`)
+	var ctx fasthttp.RequestCtx
+	ctx.Init(&raw, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
+	ids := newIDSource()
+	var idBuf [maxRequestID]byte
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	defer proxytest.CPUPerOp(b)()
+	for b.Loop() {
+		raw.Header.CopyTo(&ctx.Request.Header)
+		hs := scanRequest(&ctx.Request.Header)
+		id := ids.appendNext(idBuf[:0])
+		if validRequestID(hs.id) {
+			id = append(idBuf[:0], hs.id...)
+		}
+		buf = forwardHeaders(&ctx, &hs, id, buf[:0])
+		if hs.shadow || len(ctx.Request.Header.Peek("X-Forwarded-For")) == 0 {
+			b.Fatal("headers not set")
+		}
+	}
+}
+
+// TestConnectionNamesProxyHeaders: a Connection header naming X-Request-Id, X-Forwarded-* and the
+// shadow marker makes them hop-by-hop. The proxy removes them, then treats the request as one
+// without them: a fresh X-Forwarded-For, the request mirrored; the request id, read before, stays
+// the client's, the same on the primary, the mirror and the answer.
+func TestConnectionNamesProxyHeaders(t *testing.T) {
+	var seen atomic.Pointer[fasthttp.RequestHeader]
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		h := new(fasthttp.RequestHeader)
+		ctx.Request.Header.CopyTo(h)
+		seen.Store(h)
+	})
+	rec := &recorder{}
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url}, Mirror: rec}}})
+	resp := h.do(t, "POST", "/", map[string]string{
+		"Connection":           "X-Request-Id, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Shadowproxy-Shadow",
+		"X-Request-Id":         "hop-id",
+		"X-Forwarded-For":      "10.9.9.9",
+		"X-Forwarded-Proto":    "gopher",
+		"X-Forwarded-Host":     "elsewhere",
+		"X-Shadowproxy-Shadow": "1",
+	}, "{}")
+	id := string(resp.Header.Peek(HeaderRequestID))
+	if id != "hop-id" {
+		t.Errorf("answer's X-Request-Id = %q, want the client's", id)
+	}
+	up := seen.Load()
+	if up == nil {
+		t.Fatal("primary saw no request")
+	}
+	if got := string(up.Peek(HeaderRequestID)); got != id {
+		t.Errorf("primary's X-Request-Id = %q, answer's %q", got, id)
+	}
+	if got := string(up.Peek("X-Forwarded-For")); strings.Contains(got, "10.9.9.9") || got == "" {
+		t.Errorf("X-Forwarded-For = %q, want only the client's address", got)
+	}
+	if got := string(up.Peek("X-Forwarded-Proto")); got != "http" {
+		t.Errorf("X-Forwarded-Proto = %q", got)
+	}
+	if len(up.Peek(ShadowHeader)) > 0 {
+		t.Error("the hop-by-hop shadow marker reached the primary")
+	}
+	if got := rec.all(); len(got) != 1 || got[0].id != id {
+		t.Errorf("mirrored %+v, want one exchange with id %q", got, id)
 	}
 }

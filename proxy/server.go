@@ -266,9 +266,10 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 
 	// Trailer fields are never headers: not to the primary, not as the request id.
 	dropTrailers(&req.Header)
+	hs := scanRequest(&req.Header)
 	var id []byte
-	if v := req.Header.Peek(HeaderRequestID); validRequestID(v) {
-		id = append(sc.id[:0], v...)
+	if validRequestID(hs.id) {
+		id = append(sc.id[:0], hs.id...)
 	} else {
 		id = s.ids.appendNext(sc.id[:0])
 	}
@@ -301,26 +302,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	}
 
 	clientClose := req.Header.ConnectionClose()
-	buf = removeHop(&req.Header, requestHops(&req.Header), buf)
-	buf = append(buf[:0], req.Header.Peek("X-Forwarded-For")...)
-	if len(buf) > 0 {
-		buf = append(buf, ", "...)
-	}
-	buf = appendClientIP(buf, ctx)
-	req.Header.SetBytesV("X-Forwarded-For", buf)
-	sc.buf = buf
-	if len(req.Header.Peek("X-Forwarded-Proto")) == 0 {
-		if ctx.IsTLS() {
-			req.Header.Set("X-Forwarded-Proto", "https")
-		} else {
-			req.Header.Set("X-Forwarded-Proto", "http")
-		}
-	}
-	if len(req.Header.Peek("X-Forwarded-Host")) == 0 {
-		req.Header.SetBytesV("X-Forwarded-Host", req.URI().Host())
-	}
-	// Set after every other edit of the request's headers, from the copy.
-	req.Header.SetBytesV(HeaderRequestID, id)
+	sc.buf = forwardHeaders(ctx, &hs, id, buf)
 
 	req.URI().SetSchemeBytes(r.scheme)
 	start := time.Now()
@@ -344,8 +326,13 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	sc.buf = removeHop(&resp.Header, responseHops(&resp.Header), buf)
-	resp.Header.SetBytesV(HeaderRequestID, id)
+	hops, hasID := responseHops(&resp.Header)
+	sc.buf = removeHop(&resp.Header, hops, sc.buf)
+	if hasID {
+		resp.Header.SetBytesV(HeaderRequestID, id)
+	} else {
+		resp.Header.AddBytesV(HeaderRequestID, id) // none to replace: no lookup for one
+	}
 	r.codes.inc(resp.StatusCode())
 
 	if stream != nil {
@@ -353,7 +340,7 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		// the primary's timeout lets it, and then gets the same time to reach the client.
 		_ = ctx.SetWriteDeadline(start.Add(r.timeout + s.srv.WriteTimeout))
 		stream.offerWhenDone(ctx, r, start)
-	} else if r.mirror != nil && len(req.Header.Peek(ShadowHeader)) == 0 {
+	} else if r.mirror != nil && !hs.shadow {
 		ex := s.exchange.Get().(*Exchange)
 		*ex = Exchange{Route: r.name, RequestID: id, Request: req, Response: resp, Start: start, Latency: latency}
 		r.mirror.Offer(ex)
@@ -364,6 +351,50 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 	}
 	s.finish(ctx)
+}
+
+// forwardHeaders edits the request's headers for the primary, whose scan is hs: it removes the
+// hop-by-hop headers, sets X-Forwarded-For (appending the client's address), X-Forwarded-Proto and
+// X-Forwarded-Host (when the client sent none) and, last, X-Request-Id to id. buf is scratch space;
+// the grown buffer is returned for reuse. hs is updated to what is left once the hop-by-hop headers
+// are gone. A header the scan did not find is added rather than set: setting would look for it.
+func forwardHeaders(ctx *fasthttp.RequestCtx, hs *requestScan, id, buf []byte) []byte {
+	h := &ctx.Request.Header
+	if hs.hops != 0 {
+		buf = removeHop(h, hs.hops, buf)
+		if hs.hops&connectionBit != 0 {
+			// The tokens of Connection may have named any header: look again at what is left.
+			*hs = scanRequest(h)
+		}
+	}
+	buf = append(buf[:0], hs.xff...)
+	if len(buf) > 0 {
+		buf = append(buf, ", "...)
+	}
+	buf = appendClientIP(buf, ctx)
+	setOrAdd(h, hs.hasXFF, "X-Forwarded-For", buf)
+	if len(hs.xfp) == 0 {
+		proto := "http"
+		if ctx.IsTLS() {
+			proto = "https"
+		}
+		setOrAdd(h, hs.hasXFP, "X-Forwarded-Proto", s2b(proto))
+	}
+	if len(hs.xfh) == 0 {
+		setOrAdd(h, hs.hasXFH, "X-Forwarded-Host", ctx.Request.URI().Host())
+	}
+	// Set after every other edit of the request's headers, from the copy.
+	setOrAdd(h, hs.hasID, HeaderRequestID, id)
+	return buf
+}
+
+// setOrAdd sets the header when present is true, and otherwise adds it without looking for it.
+func setOrAdd(h *fasthttp.RequestHeader, present bool, key string, value []byte) {
+	if present {
+		h.SetBytesV(key, value)
+	} else {
+		h.AddBytesV(key, value)
+	}
 }
 
 // closeIdle closes the idle connections of the table's primary clients.

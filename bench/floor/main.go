@@ -4,12 +4,17 @@
 // No comparison, records, metrics, request ids or header work: what shadowproxy costs over its own
 // library is measured against this program (bench/run's "floor" scenarios).
 //
-//	floor -addr 127.0.0.1:8080 -primary 127.0.0.1:8501 [-candidate 127.0.0.1:8502 -workers 64 -queue 1024]
+//	floor -addr 127.0.0.1:8080 -primary 127.0.0.1:8501 [-candidate 127.0.0.1:8502 -workers 64 -queue 1024] [-pprof 127.0.0.1:6060]
+//
+// -pprof serves net/http/pprof on its own listener, so that a profile of the floor can be the base
+// of shadowproxy's (go tool pprof -diff_base floor.pprof shadowproxy.pprof).
 package main
 
 import (
 	"flag"
 	"log"
+	"net/http"
+	_ "net/http/pprof" // only served with -pprof
 	"os"
 	"os/signal"
 	"sync"
@@ -25,7 +30,11 @@ func main() {
 	candidate := flag.String("candidate", "", "candidate model host:port (empty: no mirroring)")
 	workers := flag.Int("workers", 64, "shadow requests in flight to the candidate")
 	queue := flag.Int("queue", 1024, "waiting shadows; beyond it they are dropped")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (empty: none)")
 	flag.Parse()
+	if *pprofAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 
 	up := &fasthttp.HostClient{Addr: *primary, MaxConns: 1024, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
 	var shadows chan *fasthttp.Request
