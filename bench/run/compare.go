@@ -97,7 +97,7 @@ func (h *harness) compare(ctx context.Context) error {
 		{name: "shadowproxy mirror 100%, 50 ms candidate", url: "http://" + spSlow, pid: pidSlow, admin: adSlow, nginx: "nginx mirror 100%, 50 ms candidate", floor: floorSlow},
 	}
 	if h.o.only != "" {
-		scenarios = slices.DeleteFunc(scenarios, func(s *scenario) bool { return !strings.Contains(s.name, h.o.only) })
+		scenarios = slices.DeleteFunc(scenarios, func(s *scenario) bool { return !selected(s.name, h.o.only) })
 	}
 	script := filepath.Join(h.dir, "post.lua")
 	if err := os.WriteFile(script, []byte(wrkScript), 0o644); err != nil {
@@ -135,6 +135,16 @@ func (h *harness) compare(ctx context.Context) error {
 	table := formatTable(scenarios)
 	fmt.Println(table)
 	return writeResults(h.o, table, "comparison")
+}
+
+// selected reports whether the scenario name contains one of the comma-separated parts of only.
+func selected(name, only string) bool {
+	for part := range strings.SplitSeq(only, ",") {
+		if part != "" && strings.Contains(name, part) {
+			return true
+		}
+	}
+	return false
 }
 
 // cpuProfile saves a CPU profile of scenario s's shadowproxy, taken while wrk loads it for d (a

@@ -65,7 +65,7 @@ func run() error {
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "results file (the table is also printed)")
 	flag.DurationVar(&o.soak, "soak", 0, "instead of the comparison, a soak run of this length with the 50 ms candidate and a Kafka outage in the middle")
 	flag.DurationVar(&o.sample, "sample", 5*time.Second, "soak: sampling interval of memory, goroutines and fds")
-	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this")
+	flag.StringVar(&o.only, "only", "", "run only the scenarios whose name contains this (or one of these, comma-separated)")
 	flag.StringVar(&o.bin, "bin", "", "directory with prebuilt shadowproxy, modelserver and kfakebroker (default: go build them from the working tree)")
 	flag.StringVar(&o.profile, "profile", "", "write a CPU profile of each shadowproxy scenario's first load to this directory (pprof on the admin listener)")
 	flag.Parse()

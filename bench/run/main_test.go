@@ -215,3 +215,19 @@ func TestCPUTime(t *testing.T) {
 		t.Error("cpuTime(0) != 0")
 	}
 }
+
+func TestSelected(t *testing.T) {
+	for _, c := range []struct {
+		name, only string
+		want       bool
+	}{
+		{"floor (bare fasthttp), no candidate", "floor", true},
+		{"shadowproxy, no candidate", "floor,shadowproxy", true},
+		{"nginx proxy, no mirror", "floor,shadowproxy", false},
+		{"nginx proxy, no mirror", ",", false},
+	} {
+		if got := selected(c.name, c.only); got != c.want {
+			t.Errorf("selected(%q, %q) = %v", c.name, c.only, got)
+		}
+	}
+}
