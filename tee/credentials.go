@@ -62,18 +62,32 @@ func (s stripper) strip(j *job) credentialMask {
 	for _, name := range s.remove {
 		h.Del(name)
 	}
+	// One pass over the headers finds the credential headers present (a lookup each would scan the
+	// headers once per name, on every shadow); only those found are deleted. The first value of
+	// each is saved, as a lookup would have returned it.
 	var found credentialMask
-	for i, name := range CredentialHeaders {
-		if s.creds&(1<<i) == 0 {
-			continue
-		}
-		if v := h.Peek(name); v != nil {
+	for k, v := range h.All() {
+		if i := credentialIndex(k); i >= 0 && s.creds&(1<<i) != 0 && found&(1<<i) == 0 {
 			found |= 1 << i
-			j.saveStripped(name, v)
+			j.saveStripped(CredentialHeaders[i], v)
+		}
+	}
+	for i, name := range CredentialHeaders {
+		if found&(1<<i) != 0 {
 			h.Del(name)
 		}
 	}
 	return found
+}
+
+// credentialIndex is the index of name in CredentialHeaders, whatever its case, or -1.
+func credentialIndex(name []byte) int {
+	for i, h := range CredentialHeaders {
+		if len(h) == len(name) && bytes.EqualFold([]byte(h), name) {
+			return i
+		}
+	}
+	return -1
 }
 
 // names lists the headers in m.
