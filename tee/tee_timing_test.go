@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"path/filepath"
-		"strings"
+	"strings"
 	"testing"
 	"time"
 
