@@ -4,7 +4,10 @@
 // No comparison, records, metrics, request ids or header work: what shadowproxy costs over its own
 // library is measured against this program (bench/run's "floor" scenarios).
 //
-//	floor -addr 127.0.0.1:8080 -primary 127.0.0.1:8501 [-candidate 127.0.0.1:8502 -workers 64 -queue 1024] [-pprof 127.0.0.1:6060]
+//	floor -addr 127.0.0.1:8080 -primary 127.0.0.1:8501 [-candidate 127.0.0.1:8502 -workers 64 -queue 1024] [-pprof 127.0.0.1:6060] [-grpc]
+//
+// With -grpc it is the gRPC floor: a grpc-go server passing every unary call (bytes, metadata,
+// status) to the primary, and with a candidate copying it to the same kind of queue.
 //
 // -pprof serves net/http/pprof on its own listener, so that a profile of the floor can be the base
 // of shadowproxy's (go tool pprof -diff_base floor.pprof shadowproxy.pprof).
@@ -31,9 +34,16 @@ func main() {
 	workers := flag.Int("workers", 64, "shadow requests in flight to the candidate")
 	queue := flag.Int("queue", 1024, "waiting shadows; beyond it they are dropped")
 	pprofAddr := flag.String("pprof", "", "serve net/http/pprof on this loopback address (empty: none)")
+	grpcMode := flag.Bool("grpc", false, "a gRPC floor: a grpc-go pass-through proxy of unary calls (primary and candidate are gRPC servers)")
 	flag.Parse()
 	if *pprofAddr != "" {
 		go func() { log.Print(http.ListenAndServe(*pprofAddr, nil)) }()
+	}
+	if *grpcMode {
+		if err := serveGRPC(*addr, *primary, *candidate, *workers, *queue); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 
 	up := &fasthttp.HostClient{Addr: *primary, MaxConns: 1024, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second}
@@ -75,12 +85,7 @@ func main() {
 		NoDefaultContentType:  true,
 		CloseOnShutdown:       true,
 	}
-	go func() {
-		sig := make(chan os.Signal, 1)
-		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-		<-sig
-		_ = s.Shutdown()
-	}()
+	stopOnSignal(func() { _ = s.Shutdown() })
 	err := s.ListenAndServe(*addr)
 	if shadows != nil {
 		close(shadows)
@@ -89,4 +94,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// stopOnSignal calls stop on SIGTERM or SIGINT.
+func stopOnSignal(stop func()) {
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+		stop()
+	}()
 }

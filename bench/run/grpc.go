@@ -46,19 +46,24 @@ func (h *harness) compareGRPC(ctx context.Context) error {
 	}
 	var scenarios []*scenario
 	scenarios = append(scenarios, &scenario{name: "direct (no proxy)", url: m.primary})
-	for _, s := range []struct{ name, cand string }{
-		{"shadowproxy, no candidate", ""},
-		{"shadowproxy mirror 100%, fast candidate", m.fast},
-		{"shadowproxy mirror 100%, 50 ms candidate", m.slow},
+	for _, s := range []struct{ name, floor, cand string }{
+		{"shadowproxy, no candidate", "floor (bare grpc-go), no candidate", ""},
+		{"shadowproxy mirror 100%, fast candidate", "floor (bare grpc-go) mirror 100%, fast candidate", m.fast},
+		{"shadowproxy mirror 100%, 50 ms candidate", "floor (bare grpc-go) mirror 100%, 50 ms candidate", m.slow},
 	} {
+		addr, pid, err := h.startGRPCFloor(m.primary, s.cand)
+		if err != nil {
+			return err
+		}
+		scenarios = append(scenarios, &scenario{name: s.floor, url: addr, pid: pid})
 		addr, admin, pid, err := h.startGRPCShadowproxy(strings.NewReplacer(" ", "-", ",", "", "%", "").Replace(s.name), m.primary, s.cand)
 		if err != nil {
 			return err
 		}
-		scenarios = append(scenarios, &scenario{name: s.name, url: addr, pid: pid, admin: admin})
+		scenarios = append(scenarios, &scenario{name: s.name, url: addr, pid: pid, admin: admin, floor: s.floor})
 	}
 	if h.o.only != "" {
-		scenarios = slices.DeleteFunc(scenarios, func(s *scenario) bool { return !strings.Contains(s.name, h.o.only) })
+		scenarios = slices.DeleteFunc(scenarios, func(s *scenario) bool { return !selected(s.name, h.o.only) })
 	}
 	for round := range h.o.rounds {
 		for i := range scenarios {
@@ -66,13 +71,17 @@ func (h *harness) compareGRPC(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			cpu0 := cpuTime(s.pid)
 			r, err := h.loadGRPC(ctx, s.url, h.o.duration)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
+			if s.pid != 0 && r.requests > 0 {
+				r.cpuPerReq = float64((cpuTime(s.pid) - cpu0).Microseconds()) / float64(r.requests)
+			}
 			r.rssKB = peakRSS(s.pid)
 			s.results = append(s.results, r)
-			fmt.Fprintf(os.Stderr, "round %d  grpc %-42s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms\n", round+1, s.name, r.rps, r.p50, r.p99)
+			fmt.Fprintf(os.Stderr, "round %d  grpc %-50s %10.0f req/s  p50 %7.2f ms  p99 %7.2f ms  %6.1f µs CPU/req\n", round+1, s.name, r.rps, r.p50, r.p99, r.cpuPerReq)
 		}
 	}
 	table := formatTable(scenarios)
@@ -113,6 +122,26 @@ func (h *harness) startGRPCShadowproxy(name, primary, candidate string) (grpcLis
 	return grpcListen, admin, cmd.Process.Pid, nil
 }
 
+// startGRPCFloor runs the gRPC floor (bench/floor -grpc): a bare grpc-go pass-through proxy to
+// primary that, with a candidate, copies each call to a bounded queue served by workers.
+func (h *harness) startGRPCFloor(primary, candidate string) (listen string, pid int, err error) {
+	if listen, err = freeAddr(); err != nil {
+		return
+	}
+	args := []string{"-grpc", "-addr", listen, "-primary", primary}
+	if candidate != "" {
+		args = append(args, "-candidate", candidate, "-workers", "64", "-queue", "1024")
+	}
+	cmd, err := h.start(h.cpus.proxy, h.bin.floor, args...)
+	if err != nil {
+		return
+	}
+	if err = waitListening(listen); err != nil {
+		return
+	}
+	return listen, cmd.Process.Pid, nil
+}
+
 // loadGRPC runs ghz once: -connections concurrent calls over -threads connections.
 func (h *harness) loadGRPC(ctx context.Context, addr string, d time.Duration) (result, error) {
 	args := []string{"--insecure", "--proto", protoFile, "--call", "inference.GRPCInferenceService/ModelInfer",
@@ -135,6 +164,7 @@ func (h *harness) loadGRPC(ctx context.Context, addr string, d time.Duration) (r
 // parseGhz reads ghz's JSON report (latencies in nanoseconds).
 func parseGhz(out []byte) (result, error) {
 	var rep struct {
+		Count               int     `json:"count"`
 		RPS                 float64 `json:"rps"`
 		LatencyDistribution []struct {
 			Percentage int     `json:"percentage"`
@@ -145,7 +175,7 @@ func parseGhz(out []byte) (result, error) {
 	if err := json.Unmarshal(out, &rep); err != nil {
 		return result{}, fmt.Errorf("ghz report: %w\n%s", err, out)
 	}
-	r := result{rps: rep.RPS}
+	r := result{rps: rep.RPS, requests: rep.Count}
 	for _, l := range rep.LatencyDistribution {
 		switch l.Percentage {
 		case 50:

@@ -190,7 +190,7 @@ func TestParseGhz(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.rps != 2345.6 || r.p50 != 2.5 || r.p99 != 12.75 || r.errors != 5 {
+	if r.rps != 2345.6 || r.requests != 1000 || r.p50 != 2.5 || r.p99 != 12.75 || r.errors != 5 {
 		t.Errorf("parseGhz = %+v, want 2345.6 req/s, p50 2.5 ms, p99 12.75 ms, 5 errors", r)
 	}
 	if _, err := parseGhz([]byte("Error: connection refused")); err == nil {

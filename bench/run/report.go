@@ -132,6 +132,14 @@ func targets(med map[string]result) string {
 		check("mirror 100% to a fast candidate, comparing and recording: req/s >= 0.90x the floor (bare fasthttp mirror)", sp.rps >= 0.90*fl.rps,
 			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/fl.rps, sp.p99/fl.p99))
 	}
+	if sp, fl, ok := vs("shadowproxy, no candidate", "floor (bare grpc-go), no candidate"); ok {
+		check("gRPC, no candidates: req/s >= 0.95x the floor (bare grpc-go proxy)", sp.rps >= 0.95*fl.rps,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/fl.rps, sp.p99/fl.p99))
+	}
+	if sp, fl, ok := vs("shadowproxy mirror 100%, fast candidate", "floor (bare grpc-go) mirror 100%, fast candidate"); ok {
+		check("gRPC, mirror 100% to a fast candidate, comparing and recording: req/s >= 0.90x the floor (bare grpc-go mirror)", sp.rps >= 0.90*fl.rps,
+			fmt.Sprintf("req/s %.2fx, p99 %.2fx", sp.rps/fl.rps, sp.p99/fl.p99))
+	}
 	if slow, ok := med["shadowproxy mirror 100%, 50 ms candidate"]; ok && slow.rssKB > 0 {
 		check("peak RSS <= 100 MB with the 50 ms candidate", slow.rssKB <= 100*1024, fmt.Sprintf("%.1f MB", float64(slow.rssKB)/1024))
 	}
