@@ -22,29 +22,31 @@ import (
 	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 )
 
-// TestUnsolicitedResponseNeverShiftsAnswers: a primary that writes an extra response 0.3s after each
+// TestUnsolicitedResponseNeverShiftsAnswers: a primary that writes an extra response after each
 // answer must not make the next client, on its own connection, get the previous client's answer.
 func TestUnsolicitedResponseNeverShiftsAnswers(t *testing.T) {
-	url := proxytest.StrayServer(t, 300*time.Millisecond)
-	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, IdleTimeout: time.Minute}}}})
+	primary := proxytest.StrayServer(t, nil)
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: primary.URL, IdleTimeout: time.Minute}}}})
 	for i := range 4 {
 		id := fmt.Sprintf("client-%d", i)
 		resp := h.do(t, "POST", "/p", map[string]string{HeaderRequestID: id, "Connection": "close"}, "{}")
 		if resp.StatusCode() != 200 || string(resp.Body()) != id {
 			t.Errorf("client %d got %d %q, want 200 %q", i, resp.StatusCode(), resp.Body(), id)
 		}
-		// The stray answer (0.3s after the answer) arrives while the connection is idle, with room for
-		// a loaded machine: one arriving after the next request went out is the known limit.
-		time.Sleep(700 * time.Millisecond)
+		// The stray answer arrives while the connection is idle (one arriving after the next request
+		// went out is the known limit).
+		primary.Send(t)
+	}
+	if got := primary.Conns.Load(); got != 4 {
+		t.Errorf("%d connections to the primary, want 4: one per stray answer", got)
 	}
 }
 
 // TestQuietConnectionReusedPastTheTimeout: a connection idle for longer than the upstream's
 // timeout (its last read deadline long past) is clean, and reused.
 func TestQuietConnectionReusedPastTheTimeout(t *testing.T) {
-	var conns atomic.Int64
-	url := proxytest.IDServer(t, &conns)
-	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, Timeout: 100 * time.Millisecond, IdleTimeout: time.Minute}}}})
+	primary := proxytest.IDServer(t, nil)
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: primary.URL, Timeout: 100 * time.Millisecond, IdleTimeout: time.Minute}}}})
 	for i := range 3 {
 		id := fmt.Sprint("client-", i)
 		if resp := h.do(t, "POST", "/p", map[string]string{HeaderRequestID: id}, "{}"); string(resp.Body()) != id {
@@ -52,7 +54,7 @@ func TestQuietConnectionReusedPastTheTimeout(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
-	if got := conns.Load(); got != 1 {
+	if got := primary.Conns.Load(); got != 1 {
 		t.Errorf("%d connections to the primary, want 1 reused", got)
 	}
 }
@@ -253,25 +255,30 @@ func TestTLSUpstreamChecksAndReuses(t *testing.T) {
 	cert, pool := selfSignedTLS(t)
 	for _, tt := range []struct {
 		name      string
-		stray     time.Duration
+		stray     bool
 		wantConns int64
 	}{
-		{"quiet", 0, 1},
-		{"stray", 300 * time.Millisecond, 4},
+		{"quiet", false, 1},
+		{"stray", true, 4},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var conns atomic.Int64
-			url := proxytest.StrayServerTLS(t, tt.stray, cert, &conns)
-			h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, IdleTimeout: time.Minute, TLS: &tls.Config{RootCAs: pool}}}}})
+			server := proxytest.IDServer
+			if tt.stray {
+				server = proxytest.StrayServer
+			}
+			primary := server(t, &cert)
+			h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: primary.URL, IdleTimeout: time.Minute, TLS: &tls.Config{RootCAs: pool}}}}})
 			for i := range 4 {
 				id := fmt.Sprintf("client-%d", i)
 				resp := h.do(t, "POST", "/p", map[string]string{HeaderRequestID: id, "Connection": "close"}, "{}")
 				if resp.StatusCode() != 200 || string(resp.Body()) != id {
 					t.Errorf("client %d got %d %q, want 200 %q", i, resp.StatusCode(), resp.Body(), id)
 				}
-				time.Sleep(2*tt.stray + 100*time.Millisecond)
+				if tt.stray {
+					primary.Send(t)
+				}
 			}
-			if got := conns.Load(); got != tt.wantConns {
+			if got := primary.Conns.Load(); got != tt.wantConns {
 				t.Errorf("%d connections to the primary, want %d", got, tt.wantConns)
 			}
 		})

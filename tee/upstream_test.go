@@ -189,10 +189,10 @@ func TestTeeCompressedBombIsNotMirrored(t *testing.T) {
 // TestTeeStrayCandidateAnswersKeepTheirRequest: a candidate that writes an extra response after each
 // answer must not make records pair a request with another request's answer.
 func TestTeeStrayCandidateAnswersKeepTheirRequest(t *testing.T) {
-	url := proxytest.StrayServer(t, 300*time.Millisecond)
+	cand := proxytest.StrayServer(t, nil)
 	ms := &memorySink{}
 	tee := newTestTee(t, prometheus.NewRegistry(), Options{
-		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: url, Concurrency: 1, IdleTimeout: time.Minute}, Sample: 1}},
+		Candidates: []CandidateOptions{{UpstreamOptions: UpstreamOptions{Name: "c", URL: cand.URL, Concurrency: 1, IdleTimeout: time.Minute}, Sample: 1}},
 		Record:     RecordOptions{Agreements: 1, Disagreements: 1},
 		Sink:       ms,
 	})
@@ -201,16 +201,15 @@ func TestTeeStrayCandidateAnswersKeepTheirRequest(t *testing.T) {
 		req, resp := exchange(id, `{}`, id)
 		resp.Header.SetContentType("text/plain")
 		tee.Offer(offered(req, resp, 0))
-		// Once the candidate has answered, its stray answer (0.3s later) arrives while the connection
-		// is idle, with room for a loaded machine: one arriving after the next shadow went out is
-		// the known limit.
+		// Once the candidate has answered, its stray answer arrives while the connection is idle (one
+		// arriving after the next shadow went out is the known limit).
 		for end := time.Now().Add(10 * time.Second); testutil.ToFloat64(tee.metrics.shadows.WithLabelValues("iris", "c", "ok")) < float64(i+1); {
 			if time.Now().After(end) {
 				t.Fatalf("shadow %d not answered in 10s", i)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(700 * time.Millisecond)
+		cand.Send(t)
 	}
 	closeTee(t, tee)
 	recs := ms.records()
@@ -221,6 +220,9 @@ func TestTeeStrayCandidateAnswersKeepTheirRequest(t *testing.T) {
 		if got := strings.Trim(string(r.CandidateResponse.Body), `"`); got != r.ID || r.Kind != "agreement" {
 			t.Errorf("record %s (%s): the candidate's answer is %s", r.ID, r.Kind, r.CandidateResponse.Body)
 		}
+	}
+	if got := cand.Conns.Load(); got != 4 {
+		t.Errorf("%d connections to the candidate, want 4: one per stray answer", got)
 	}
 }
 

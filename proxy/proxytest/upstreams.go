@@ -14,35 +14,79 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// StrayServer is an upstream that answers each request with its X-Request-Id and, after, writes one
-// more response that nobody asked for ("stray-" and the id), as a handler that writes twice does.
-func StrayServer(t testing.TB, after time.Duration) string {
-	t.Helper()
-	return ServeConns(t, func(c net.Conn) { stray(c, after) })
+// Strays is an upstream that answers each request with its X-Request-Id and then, on the test's
+// cue (Send), writes one more response that nobody asked for ("stray-" and the id), as a handler
+// that writes twice does. The cue, given once the client has its answer, makes the stray answer
+// arrive while the connection is idle whatever the machine's load.
+type Strays struct {
+	// URL is the server's http:// (https:// with a certificate) URL.
+	URL string
+	// Conns counts the connections the server accepted.
+	Conns atomic.Int64
+	cue   chan struct{}
+	sent  chan error
+	done  chan struct{}
 }
 
-// IDServer answers each request with its X-Request-Id, and counts the connections it accepts.
-func IDServer(t testing.TB, conns *atomic.Int64) string {
+// StrayServer starts a Strays server on a loopback port, over TLS with cert when it is not nil.
+func StrayServer(t testing.TB, cert *tls.Certificate) *Strays {
 	t.Helper()
-	return ServeConns(t, func(c net.Conn) {
-		conns.Add(1)
-		stray(c, 0)
+	return idServer(t, cert, true)
+}
+
+// IDServer is a StrayServer that writes no stray answer: it answers each request with its
+// X-Request-Id, and counts the connections it accepts.
+func IDServer(t testing.TB, cert *tls.Certificate) *Strays {
+	t.Helper()
+	return idServer(t, cert, false)
+}
+
+func idServer(t testing.TB, cert *tls.Certificate, strays bool) *Strays {
+	t.Helper()
+	s := &Strays{cue: make(chan struct{}), sent: make(chan error), done: make(chan struct{})}
+	var cfg *tls.Config
+	if cert != nil {
+		cfg = &tls.Config{Certificates: []tls.Certificate{*cert}}
+	}
+	s.URL = ServeConns(t, func(c net.Conn) {
+		s.Conns.Add(1)
+		if cfg != nil {
+			c = tls.Server(c, cfg)
+		}
+		if strays {
+			serveIDs(c, s)
+		} else {
+			serveIDs(c, nil)
+		}
 	})
+	if cfg != nil {
+		s.URL = "https" + strings.TrimPrefix(s.URL, "http")
+	}
+	t.Cleanup(func() { close(s.done) }) // runs before ServeConns' cleanup waits for the handlers
+	return s
 }
 
-// StrayServerTLS is StrayServer over TLS with the given certificate; it returns an https URL and
-// counts the connections it accepts in conns.
-func StrayServerTLS(t testing.TB, after time.Duration, cert tls.Certificate, conns *atomic.Int64) string {
+// Send makes the connection that answered last write its stray answer, and returns once it is
+// written.
+func (s *Strays) Send(t testing.TB) {
 	t.Helper()
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
-	return "https" + strings.TrimPrefix(ServeConns(t, func(c net.Conn) {
-		conns.Add(1)
-		stray(tls.Server(c, cfg), after)
-	}), "http")
+	select {
+	case s.cue <- struct{}{}:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no connection of the stray server waits to write a stray answer")
+	}
+	select {
+	case err := <-s.sent:
+		if err != nil {
+			t.Fatalf("write the stray answer: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stray answer not written in 20s")
+	}
 }
 
-// stray serves one connection of StrayServer; after 0 writes no stray answers.
-func stray(c net.Conn, after time.Duration) {
+// serveIDs serves one connection; s, when not nil, cues stray answers.
+func serveIDs(c net.Conn, s *Strays) {
 	br := bufio.NewReader(c)
 	for {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -55,12 +99,22 @@ func stray(c net.Conn, after time.Duration) {
 		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(id), id); err != nil {
 			return
 		}
-		if after == 0 {
+		if s == nil {
 			continue
 		}
-		time.Sleep(after)
+		select {
+		case <-s.cue:
+		case <-s.done:
+			return
+		}
 		stray := "stray-" + id
-		if _, err := fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(stray), stray); err != nil {
+		_, err = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s", len(stray), stray)
+		select {
+		case s.sent <- err:
+		case <-s.done:
+			return
+		}
+		if err != nil {
 			return
 		}
 	}
