@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -148,44 +147,6 @@ func TestFileBufferFullNeverBlocks(t *testing.T) {
 	}
 	if lines := readLines(t, path); len(lines) != w {
 		t.Fatalf("%d lines, %d written", len(lines), w)
-	}
-}
-
-// TestFileCloseWaitsForItsWriter: a Close whose ctx has ended drops what is still buffered, and
-// returns only once the writer goroutine has ended, every record counted.
-func TestFileCloseWaitsForItsWriter(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "r.jsonl")
-	m := NewMetrics(nil)
-	s, err := NewFile(FileOptions{Path: path, Buffer: 8192, Metrics: m})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const n = 8000
-	r := testRecord("same")
-	for range n {
-		s.Write(r)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	err = s.Close(ctx)
-	select {
-	case <-s.done:
-	default:
-		t.Fatal("Close returned while the writer goroutine still runs")
-	}
-	w, d := records(m, "file", OutcomeWritten), dropped(m, "file", ReasonCloseTimeout)
-	if w+d != n {
-		t.Fatalf("written %d + dropped %d != %d", w, d, n)
-	}
-	if d > 0 && !errors.Is(err, context.Canceled) {
-		t.Errorf("Close = %v after dropping %d records, want a context error", err, d)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := bytes.Count(b, []byte("\n")); n != w {
-		t.Fatalf("%d lines, %d written", n, w)
 	}
 }
 
