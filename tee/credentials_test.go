@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/valyala/fasthttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -107,13 +108,20 @@ func TestTeeLogsOnceWhenACandidateRefusesShadowsWithoutCredentials(t *testing.T)
 	for i := range 5 {
 		req, resp := credentialed("id-" + itoa(i))
 		tee.Offer(offered(req, resp, 0))
-		time.Sleep(5 * time.Millisecond) // a queue of one worker: let each go before the next
+		// A queue of one worker: each shadow is answered before the next is offered, so that all
+		// five are refused.
+		for end := time.Now().Add(20 * time.Second); testutil.ToFloat64(tee.metrics.shadows.WithLabelValues("iris", "c", "ok")) < float64(i+1); {
+			if time.Now().After(end) {
+				t.Fatalf("shadow %d not answered in 20s", i)
+			}
+			time.Sleep(time.Millisecond)
+		}
 	}
 	closeTee(t, tee)
 	mu.Lock()
 	defer mu.Unlock()
-	if n == 0 {
-		t.Fatal("the candidate got no shadow")
+	if n != 5 {
+		t.Fatalf("the candidate got %d shadows, want 5", n)
 	}
 	entries := logs.FilterMessageSnippet("shadow_headers.keep").All()
 	if len(entries) != 1 {

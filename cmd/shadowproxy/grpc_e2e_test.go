@@ -269,9 +269,11 @@ func TestE2EGRPCFaultyCandidates(t *testing.T) {
 // record.max_body), a larger one refused with RESOURCE_EXHAUSTED.
 func TestE2EGRPCDeadlinesAndLimits(t *testing.T) {
 	var sawDeadline atomic.Int64
+	var hadDeadline atomic.Bool
 	primary := proxytest.ServeGRPC(t, func(ctx context.Context, method string, md metadata.MD, req []byte) ([]byte, error) {
 		if dl, ok := ctx.Deadline(); ok {
 			sawDeadline.Store(int64(time.Until(dl)))
+			hadDeadline.Store(true)
 		}
 		if len(md["x-slow"]) > 0 {
 			<-ctx.Done()
@@ -288,10 +290,13 @@ func TestE2EGRPCDeadlinesAndLimits(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	_, err := infer(ctx, conn, []byte{})
-	if status.Code(err) != codes.DeadlineExceeded || time.Since(start) > 3*time.Second {
+	if status.Code(err) != codes.DeadlineExceeded || time.Since(start) > 10*time.Second {
 		t.Errorf("a 300ms deadline: %v after %v, want DeadlineExceeded soon after 300ms", err, time.Since(start))
 	}
-	if d := time.Duration(sawDeadline.Load()); d <= 0 || d > 300*time.Millisecond {
+	// Whenever the call reached the primary (its deadline may have passed on a loaded machine), the
+	// primary saw the client's deadline, not one of its own.
+	waitFor(t, "the slow call at the primary", hadDeadline.Load)
+	if d := time.Duration(sawDeadline.Load()); d > 300*time.Millisecond {
 		t.Errorf("the primary saw a deadline %v away, want at most the client's 300ms", d)
 	}
 
