@@ -46,22 +46,24 @@ const (
 
 var rewriteLabels = [numRewriteResults]string{"ok", "not_applicable", "error"}
 
-// rewriter is a Rewrite compiled for one candidate.
-type rewriter struct {
+// Rewriter is a Rewrite compiled: what a candidate of the tee applies to its copy of each request,
+// and what `shadowproxy replay` applies to the requests it replays to a candidate.
+type Rewriter struct {
 	from, to []byte
 	paths    []string // BodySet's keys, sorted: the same request is rewritten the same way
 	values   [][]byte
 	grpcSet  map[string]string
 	set      [][2]string
 	remove   []string
-	counts   [numRewriteResults]prometheus.Counter
 }
 
-func newRewriter(rw *Rewrite, isGRPC bool, counts *prometheus.CounterVec, route, cand string) (*rewriter, error) {
+// NewRewriter compiles rw for a candidate (of gRPC when isGRPC: the body paths name fields of the
+// method's request message). An empty rw compiles to nil: nothing to rewrite.
+func NewRewriter(rw *Rewrite, isGRPC bool) (*Rewriter, error) {
 	if rw.empty() {
 		return nil, nil
 	}
-	r := &rewriter{remove: rw.RemoveHeaders}
+	r := &Rewriter{remove: rw.RemoveHeaders}
 	if rw.PathFrom != "" {
 		r.from, r.to = []byte(rw.PathFrom), []byte(rw.PathTo)
 	}
@@ -93,6 +95,28 @@ func newRewriter(rw *Rewrite, isGRPC bool, counts *prometheus.CounterVec, route,
 		r.set = append(r.set, [2]string{k, v})
 	}
 	sort.Slice(r.set, func(i, j int) bool { return r.set[i][0] < r.set[j][0] })
+	return r, nil
+}
+
+// Apply rewrites req, a copy the caller owns. On an error (the rewrite does not apply to req, or
+// fails) req is left half-rewritten: the caller sends the original instead, as the tee does.
+func (r *Rewriter) Apply(req *fasthttp.Request) error {
+	_, err := r.rewrite(req)
+	return err
+}
+
+// rewriter is a candidate's Rewriter, counting each result in shadowproxy_shadow_rewrites_total.
+type rewriter struct {
+	*Rewriter
+	counts [numRewriteResults]prometheus.Counter
+}
+
+func newRewriter(rw *Rewrite, isGRPC bool, counts *prometheus.CounterVec, route, cand string) (*rewriter, error) {
+	c, err := NewRewriter(rw, isGRPC)
+	if c == nil || err != nil {
+		return nil, err
+	}
+	r := &rewriter{Rewriter: c}
 	for i, l := range rewriteLabels {
 		r.counts[i] = counts.WithLabelValues(route, cand, l)
 	}
@@ -101,15 +125,14 @@ func newRewriter(rw *Rewrite, isGRPC bool, counts *prometheus.CounterVec, route,
 
 var errNoPrefix = errors.New("the path does not start with rewrite.path_prefix.from")
 
-// apply rewrites req, a copy the caller owns. On a failure req is left half-rewritten and the
-// caller sends the original instead; the result is counted either way.
+// apply is Apply, with the result counted.
 func (r *rewriter) apply(req *fasthttp.Request) error {
 	res, err := r.rewrite(req)
 	r.counts[res].Inc()
 	return err
 }
 
-func (r *rewriter) rewrite(req *fasthttp.Request) (int, error) {
+func (r *Rewriter) rewrite(req *fasthttp.Request) (int, error) {
 	if r.from != nil {
 		path := req.URI().Path()
 		if !bytes.HasPrefix(path, r.from) {
