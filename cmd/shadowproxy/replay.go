@@ -29,6 +29,7 @@ import (
 	"github.com/shadowproxy/shadowproxy/configs"
 	"github.com/shadowproxy/shadowproxy/proxy"
 	"github.com/shadowproxy/shadowproxy/sink"
+	"github.com/shadowproxy/shadowproxy/tee"
 )
 
 // replayReport is what `shadowproxy replay` prints: a /status candidate, plus what was skipped.
@@ -73,10 +74,13 @@ type replayer struct {
 	headers   [][2]string
 	routes    map[string]*replayRoute
 	onlyRoute string
-	labels    *labelBook
-	out       *bufio.Writer // with -out; written under mu
-	outBuf    []byte
-	tick      <-chan time.Time // nil: no rate limit
+	// rewriteLike names the configured candidate whose rewrite the replayed requests get (by
+	// default the one named as the new candidate).
+	rewriteLike string
+	labels      *labelBook
+	out         *bufio.Writer // with -out; written under mu
+	outBuf      []byte
+	tick        <-chan time.Time // nil: no rate limit
 
 	mu       sync.Mutex
 	seen     map[[2]string]bool
@@ -89,8 +93,9 @@ type replayer struct {
 }
 
 type replayRoute struct {
-	cmp    *compare.Comparator
-	picker *compare.Picker
+	cmp     *compare.Comparator
+	picker  *compare.Picker
+	rewrite *tee.Rewriter // nil: the requests are replayed as recorded
 }
 
 // hopHeaders are never replayed; the client sets them itself.
@@ -106,6 +111,7 @@ func replay(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&records, "records", "records file (JSON lines); may be repeated")
 	candFlag := fs.String("candidate", "", "the new candidate, NAME=URL (http://host:port)")
 	route := fs.String("route", "", "replay only this route's records")
+	rewriteLike := fs.String("rewrite-like", "", "rewrite the requests as the route's configured candidate of this name does (by default: the one named as -candidate, if any)")
 	conc := fs.Int("c", 8, "requests in flight")
 	rps := fs.Float64("rate", 0, "requests per second at most (0: as fast as -c allows)")
 	outPath := fs.String("out", "", "write the new comparisons as records to this file")
@@ -119,7 +125,7 @@ func replay(args []string, stdout, stderr io.Writer) error {
 	}
 	name, rawURL, ok := strings.Cut(*candFlag, "=")
 	if !ok || name == "" || fs.NArg() > 0 || (len(records) == 0) == (*brokers == "") || (*brokers == "") != (*topic == "") || *conc <= 0 {
-		fmt.Fprintln(stderr, "usage: shadowproxy replay -config F (-records R | -kafka-brokers B -kafka-topic T) -candidate NAME=URL [-c N] [-rate R] [-out FILE] [-labels L] [-header 'K: V']")
+		fmt.Fprintln(stderr, "usage: shadowproxy replay -config F (-records R | -kafka-brokers B -kafka-topic T) -candidate NAME=URL [-rewrite-like CANDIDATE] [-c N] [-rate R] [-out FILE] [-labels L] [-header 'K: V']")
 		return exitCode(2)
 	}
 	base, err := url.Parse(rawURL)
@@ -132,7 +138,7 @@ func replay(args []string, stdout, stderr io.Writer) error {
 		return exitCode(1)
 	}
 	r := &replayer{
-		name: name, base: base, timeout: *timeout, onlyRoute: *route,
+		name: name, base: base, timeout: *timeout, onlyRoute: *route, rewriteLike: *rewriteLike,
 		client: &fasthttp.Client{MaxConnsPerHost: *conc, ReadTimeout: *timeout, WriteTimeout: *timeout,
 			NoDefaultUserAgentHeader: true, DisablePathNormalizing: true, MaxResponseBodySize: 64 << 20},
 		routes: map[string]*replayRoute{},
@@ -239,6 +245,7 @@ func replay(args []string, stdout, stderr io.Writer) error {
 }
 
 func (r *replayer) configure(cfg *configs.Config) error {
+	found := false
 	for _, rc := range cfg.Routes {
 		if r.onlyRoute != "" && rc.Name != r.onlyRoute {
 			continue
@@ -253,10 +260,26 @@ func (r *replayer) configure(cfg *configs.Config) error {
 				return fmt.Errorf("route %s: truth.prediction: %w", rc.Name, err)
 			}
 		}
+		like := r.rewriteLike
+		if like == "" {
+			like = r.name
+		}
+		for _, c := range rc.Candidates {
+			if c.Name != like {
+				continue
+			}
+			found = true
+			if rr.rewrite, err = tee.NewRewriter(rewriteOptions(c.Rewrite), false); err != nil {
+				return fmt.Errorf("route %s: candidate %s: %w", rc.Name, c.Name, err)
+			}
+		}
 		r.routes[rc.Name] = rr
 	}
 	if r.onlyRoute != "" && len(r.routes) == 0 {
 		return fmt.Errorf("-route %s: no such route in the config", r.onlyRoute)
+	}
+	if r.rewriteLike != "" && !found {
+		return fmt.Errorf("-rewrite-like %s: no candidate of that name in the replayed routes", r.rewriteLike)
 	}
 	return nil
 }
@@ -324,7 +347,7 @@ func (r *replayer) one(ctx context.Context, rec *sink.Record) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	u := *r.base
-	u.Path = strings.TrimSuffix(r.base.Path, "/") + rec.Request.Path
+	u.Path = rec.Request.Path // the rewrite sees the client's path; the candidate's prefix comes after
 	u.RawQuery = rec.Request.Query
 	req.SetRequestURI(u.String())
 	req.Header.SetMethod(rec.Request.Method)
@@ -345,6 +368,19 @@ func (r *replayer) one(ctx context.Context, rec *sink.Record) {
 	req.Header.Set(proxy.ShadowHeader, "1")
 	req.Header.Set("X-Request-Id", rec.ID)
 	req.SetBody(requestBody(rec.Request.Body))
+	if rt.rewrite != nil {
+		// As the tee does: the candidate gets the rewritten copy, or the request as recorded when the
+		// rewrite does not apply to it.
+		rw := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(rw)
+		req.CopyTo(rw)
+		if rt.rewrite.Apply(rw) == nil {
+			req = rw
+		}
+	}
+	if prefix := strings.TrimSuffix(r.base.Path, "/"); prefix != "" {
+		req.URI().SetPath(prefix + string(req.URI().Path()))
+	}
 	r.sent.Add(1)
 	start := time.Now()
 	err := r.client.DoTimeout(req, resp, r.timeout)
