@@ -69,23 +69,30 @@ func readLabels(path string) (labels []truthLabel, bad int, err error) {
 	case t[0] == '[':
 		return readLabelStudio(r)
 	case t[0] == '{':
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64<<10), maxLabelLine)
-		for sc.Scan() {
-			line := bytes.TrimSpace(sc.Bytes())
-			if len(line) == 0 {
-				continue
-			}
-			l, err := parseLabel(line)
+		err := eachLabel(r, func(l truthLabel, err error) {
 			if err != nil {
 				bad++
-				continue
+				return
 			}
 			labels = append(labels, l)
-		}
-		return labels, bad, sc.Err()
+		})
+		return labels, bad, err
 	}
 	return readLabelsCSV(r)
+}
+
+// eachLabel calls fn with each non-empty line of the JSON lines of labels in r, parsed (err when
+// the line is no label). It returns the error that ended the reading: a line over maxLabelLine,
+// after which nothing is read.
+func eachLabel(r io.Reader, fn func(l truthLabel, err error)) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxLabelLine)
+	for sc.Scan() {
+		if line := bytes.TrimSpace(sc.Bytes()); len(line) > 0 {
+			fn(parseLabel(line))
+		}
+	}
+	return sc.Err()
 }
 
 // labelStudioTask is the part of a Label Studio export task score reads.

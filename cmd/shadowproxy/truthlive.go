@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -44,22 +43,15 @@ type labelOutcomes map[string]int
 // joinLabels reads JSON lines of labels from r and joins each with the window.
 func joinLabels(t *tee.Truth, r io.Reader) (labelOutcomes, error) {
 	counts := labelOutcomes{tee.LabelJoined: 0, tee.LabelLate: 0, tee.LabelUnknown: 0, tee.LabelDuplicate: 0, tee.LabelMalformed: 0}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), maxLabelLine)
-	for sc.Scan() {
-		line := bytes.TrimSpace(sc.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		l, err := parseLabel(line)
+	err := eachLabel(r, func(l truthLabel, err error) {
 		if err != nil {
 			t.CountMalformed(l.Route)
 			counts[tee.LabelMalformed]++
-			continue
+			return
 		}
 		counts[t.Label(l.ID, l.Route, l.Label)]++
-	}
-	if err := sc.Err(); err != nil { // a line over 1 MiB: what follows it is not read, and says so
+	})
+	if err != nil { // a line over 1 MiB: what follows it is not read, and says so
 		t.CountMalformed("")
 		counts[tee.LabelMalformed]++
 		return counts, err
