@@ -108,18 +108,9 @@ func (h *harness) startGRPCShadowproxy(name, primary, candidate string) (grpcLis
 			return
 		}
 	}
-	cfg := filepath.Join(h.dir, "grpc-"+name+".yaml")
-	if err = os.WriteFile(cfg, []byte(grpcConf(listen, grpcListen, admin, primary, candidate, filepath.Join(h.dir, "grpc-"+name+"-records.jsonl"))), 0o600); err != nil {
-		return
-	}
-	cmd, err := h.start(h.cpus.proxy, h.bin.proxy, "run", "-config", cfg)
-	if err != nil {
-		return
-	}
-	if err = waitListening(grpcListen); err != nil {
-		return
-	}
-	return grpcListen, admin, cmd.Process.Pid, nil
+	conf := grpcConf(listen, grpcListen, admin, primary, candidate, filepath.Join(h.dir, "grpc-"+name+"-records.jsonl"))
+	pid, err = h.runShadowproxy("grpc-"+name, conf, grpcListen)
+	return grpcListen, admin, pid, err
 }
 
 // startGRPCFloor runs the gRPC floor (bench/floor -grpc): a bare grpc-go pass-through proxy to

@@ -198,19 +198,26 @@ func (h *harness) startShadowproxy(name, primary, candidate, kafka string) (list
 	if admin, err = freeAddr(); err != nil {
 		return
 	}
-	cfg := filepath.Join(h.dir, name+".yaml")
 	conf := shadowproxyConf(listen, admin, primary, candidate, filepath.Join(h.dir, name+"-records.jsonl"), kafka, h.o.profile != "")
-	if err = os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-		return
+	pid, err = h.runShadowproxy(name, conf, listen)
+	return listen, admin, pid, err
+}
+
+// runShadowproxy writes conf to the config file name.yaml, starts shadowproxy with it and returns
+// its pid once addr accepts connections.
+func (h *harness) runShadowproxy(name, conf, addr string) (int, error) {
+	cfg := filepath.Join(h.dir, name+".yaml")
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		return 0, err
 	}
 	cmd, err := h.start(h.cpus.proxy, h.bin.proxy, "run", "-config", cfg)
 	if err != nil {
-		return
+		return 0, err
 	}
-	if err = waitListening(listen); err != nil {
-		return
+	if err := waitListening(addr); err != nil {
+		return 0, err
 	}
-	return listen, admin, cmd.Process.Pid, nil
+	return cmd.Process.Pid, nil
 }
 
 // startFloor runs the floor (bench/floor): a bare fasthttp proxy to primary that, with a candidate,
