@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"sync/atomic"
 
 	"go.uber.org/zap"
@@ -77,10 +76,8 @@ type File struct {
 	metrics *Metrics
 	log     *zap.Logger
 
-	mu      sync.RWMutex // guards closed against the close of ch
-	closed  bool
-	ch      chan *Record // bounded by Buffer; full: drop
-	abandon atomic.Bool  // set by Close once its ctx has ended: the writer drops what is left
+	in      inbox       // bounded by Buffer
+	abandon atomic.Bool // set by Close once its ctx has ended: the writer drops what is left
 	done    chan struct{}
 	err     error // set by the writer goroutine before done closes
 
@@ -101,7 +98,7 @@ func NewFile(opts FileOptions) (*File, error) {
 		name:    opts.name(),
 		metrics: opts.Metrics,
 		log:     opts.Logger,
-		ch:      make(chan *Record, opts.buffer()),
+		in:      newInbox(opts.buffer()),
 		done:    make(chan struct{}),
 	}
 	if s.metrics == nil {
@@ -120,30 +117,16 @@ func NewFile(opts FileOptions) (*File, error) {
 
 // Write hands rec to the writer goroutine, or drops and counts it when the buffer is full.
 func (s *File) Write(rec *Record) {
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		s.metrics.drop(s.name, ReasonClosed, 1)
-		return
+	if reason := s.in.put(rec); reason != "" {
+		s.metrics.drop(s.name, reason, 1)
 	}
-	select {
-	case s.ch <- rec:
-	default:
-		s.metrics.drop(s.name, ReasonBufferFull, 1)
-	}
-	s.mu.RUnlock()
 }
 
 // Close stops taking records and writes what is buffered until ctx ends; what is still buffered
 // then is dropped and counted (reason close_timeout). It fsyncs and closes the file, and returns once
 // the writer goroutine has ended: after ctx ends, at most the write in progress.
 func (s *File) Close(ctx context.Context) error {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.ch)
-	}
-	s.mu.Unlock()
+	s.in.close()
 	select {
 	case <-s.done:
 		return s.err
@@ -158,7 +141,7 @@ const fileBatchBytes = 1 << 20
 
 func (s *File) run() {
 	defer close(s.done)
-	for rec := range s.ch {
+	for rec := range s.in.ch {
 		if s.abandon.Load() {
 			s.metrics.drop(s.name, ReasonCloseTimeout, 1)
 			continue
@@ -168,7 +151,7 @@ func (s *File) run() {
 	batch:
 		for len(s.buf) < fileBatchBytes {
 			select {
-			case rec, ok := <-s.ch:
+			case rec, ok := <-s.in.ch:
 				if !ok {
 					break batch
 				}

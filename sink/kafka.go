@@ -29,9 +29,7 @@ type Kafka struct {
 	metrics *Metrics
 	log     *zap.Logger
 
-	mu     sync.RWMutex // guards closed against the close of in
-	closed bool
-	in     chan *Record // bounded by Buffer; full: drop
+	in inbox // bounded by Buffer
 
 	transport *kafka.Transport
 	async     *kafka.Writer // records on the direct path
@@ -92,7 +90,7 @@ func NewKafka(opts KafkaOptions) (*Kafka, error) {
 		name:      opts.name(),
 		metrics:   opts.Metrics,
 		log:       opts.Logger,
-		in:        make(chan *Record, opts.buffer()),
+		in:        newInbox(opts.buffer()),
 		sem:       make(chan struct{}, opts.maxInFlight()),
 		pend:      make(map[uint64]pending),
 		wake:      make(chan struct{}, 1),
@@ -178,25 +176,16 @@ func (k *Kafka) createTopic() {
 
 // Write hands rec to the sink, or drops and counts it when the buffer is full. It never blocks.
 func (k *Kafka) Write(rec *Record) {
-	k.mu.RLock()
-	if k.closed {
-		k.mu.RUnlock()
-		k.metrics.drop(k.name, ReasonClosed, 1)
-		return
+	if reason := k.in.put(rec); reason != "" {
+		k.metrics.drop(k.name, reason, 1)
 	}
-	select {
-	case k.in <- rec:
-	default:
-		k.metrics.drop(k.name, ReasonBufferFull, 1)
-	}
-	k.mu.RUnlock()
 }
 
 // pump moves records from the buffer to Kafka or to the spool and, once the buffer is closed,
 // flushes the async writer. After Close's ctx has ended, it spools (or drops) what is left.
 func (k *Kafka) pump() {
 	size := 1024
-	for rec := range k.in {
+	for rec := range k.in.ch {
 		if k.abandon.Load() {
 			if k.spool == nil {
 				k.metrics.drop(k.name, ReasonCloseTimeout, 1)
@@ -491,14 +480,9 @@ func (k *Kafka) collectStats() {
 // and the connections to the brokers are cut so that the writes in flight end. Close returns once
 // every goroutine of the sink has ended.
 func (k *Kafka) Close(ctx context.Context) error {
-	k.mu.Lock()
-	if k.closed {
-		k.mu.Unlock()
+	if !k.in.close() {
 		return nil
 	}
-	k.closed = true
-	close(k.in)
-	k.mu.Unlock()
 
 	flushed := await(ctx, k.flushed)
 	close(k.drain)
