@@ -406,6 +406,69 @@ func TestSlowlorisIsCutOff(t *testing.T) {
 	}
 }
 
+// TestKeepAliveSlowlorisIsCutOff: a second request on a kept-alive connection that never finishes
+// its headers is cut off by the read timeout too (the deadlines of client connections are extended
+// lazily: the one armed by the first request fires first and must not end or outlive the second's).
+func TestKeepAliveSlowlorisIsCutOff(t *testing.T) {
+	addr := serveTCP(t, Options{ReadTimeout: 200 * time.Millisecond, Routes: []Route{{Name: "r", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}}}})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	var resp fasthttp.Response
+	for i := range 2 {
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := resp.Read(br); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("request %d on the kept-alive connection: status %d, %v", i, resp.StatusCode(), err)
+		}
+	}
+	_, _ = c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n"))
+	// Never finish the headers: the server must give up on its own (it may answer 408 first).
+	for {
+		if _, err := br.ReadByte(); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatal("the server kept a slowloris keep-alive connection open past 5s")
+			}
+			return // closed by the server
+		}
+	}
+}
+
+// TestIdleTimeoutOutlastsReadTimeout: a kept-alive connection idle longer than the read timeout but
+// not the idle timeout still serves its next request, and one idle past the idle timeout is closed.
+func TestIdleTimeoutOutlastsReadTimeout(t *testing.T) {
+	addr := serveTCP(t, Options{ReadTimeout: 100 * time.Millisecond, IdleTimeout: 2 * time.Second, Routes: []Route{{Name: "r", Primary: Upstream{URL: proxytest.Serve(t, echo("p"))}}}})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	var resp fasthttp.Response
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(500 * time.Millisecond) // past the read timeout, within the idle timeout
+		}
+		if _, err := c.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		if err := resp.Read(br); err != nil || resp.StatusCode() != 200 {
+			t.Fatalf("request %d: status %d, %v", i, resp.StatusCode(), err)
+		}
+	}
+	if _, err := br.ReadByte(); err == nil {
+		t.Fatal("unexpected bytes on an idle connection")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("the server kept an idle connection open past its idle timeout (10s)")
+	}
+}
+
 func TestSetRoutesUnderLoad(t *testing.T) {
 	a, b := proxytest.Serve(t, echo("a")), proxytest.Serve(t, echo("b"))
 	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: a}}}})

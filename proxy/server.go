@@ -201,7 +201,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.lnMu.Lock()
 	s.ln = ln
 	s.lnMu.Unlock()
-	err := s.srv.Serve(ln)
+	// Plain TCP connections get lazily extended deadlines (deadline.go): the same timeouts, a
+	// fraction of the timer updates.
+	err := s.srv.Serve(deadlineListener{ln})
 	if s.draining.Load() && errors.Is(err, net.ErrClosed) {
 		return nil
 	}
