@@ -210,18 +210,27 @@ func dropTrailers(h *fasthttp.RequestHeader) {
 // (%2f, %5c) or a backslash. Routing matches the path as it is forwarded, byte for byte, so such a
 // path could match one route's prefix and reach another path of the primary; it is refused.
 func ambiguousPath(p []byte) bool {
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			return true
-		case '%':
-			if i+2 < len(p) {
-				switch c, d := p[i+1], p[i+2]|0x20; {
-				case c == '2' && d == 'f', c == '5' && d == 'c':
-					return true
-				}
+	if bytes.IndexByte(p, '\\') >= 0 {
+		return true
+	}
+	dots := bytes.IndexByte(p, '.') >= 0 // a dot, or %2e: only then can a segment be a dot-segment
+	for q := p; ; {
+		i := bytes.IndexByte(q, '%')
+		if i < 0 {
+			break
+		}
+		if i+2 < len(q) {
+			switch c, d := q[i+1], q[i+2]|0x20; {
+			case c == '2' && d == 'f', c == '5' && d == 'c':
+				return true
+			case c == '2' && d == 'e':
+				dots = true
 			}
 		}
+		q = q[i+1:]
+	}
+	if !dots {
+		return false
 	}
 	for seg := range bytes.SplitSeq(p, []byte("/")) {
 		if dotSegment(seg) {

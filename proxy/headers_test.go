@@ -204,3 +204,13 @@ func FuzzDropTrailers(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAmbiguousPath: the check of every request's path, on a model server's usual path.
+func BenchmarkAmbiguousPath(b *testing.B) {
+	p := []byte("/v1/models/iris:predict")
+	for b.Loop() {
+		if ambiguousPath(p) {
+			b.Fatal("ambiguous")
+		}
+	}
+}
