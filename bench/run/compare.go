@@ -67,15 +67,15 @@ func (h *harness) compare(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	flNone, fpNone, err := h.startFloor(m.primary, "")
+	flNone, fpNone, err := h.startFloor(m.primary, "", false)
 	if err != nil {
 		return err
 	}
-	flFast, fpFast, err := h.startFloor(m.primary, m.fast)
+	flFast, fpFast, err := h.startFloor(m.primary, m.fast, false)
 	if err != nil {
 		return err
 	}
-	flSlow, fpSlow, err := h.startFloor(m.primary, m.slow)
+	flSlow, fpSlow, err := h.startFloor(m.primary, m.slow, false)
 	if err != nil {
 		return err
 	}

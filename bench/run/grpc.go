@@ -51,7 +51,7 @@ func (h *harness) compareGRPC(ctx context.Context) error {
 		{"shadowproxy mirror 100%, fast candidate", "floor (bare grpc-go) mirror 100%, fast candidate", m.fast},
 		{"shadowproxy mirror 100%, 50 ms candidate", "floor (bare grpc-go) mirror 100%, 50 ms candidate", m.slow},
 	} {
-		addr, pid, err := h.startGRPCFloor(m.primary, s.cand)
+		addr, pid, err := h.startFloor(m.primary, s.cand, true)
 		if err != nil {
 			return err
 		}
@@ -111,26 +111,6 @@ func (h *harness) startGRPCShadowproxy(name, primary, candidate string) (grpcLis
 	conf := grpcConf(listen, grpcListen, admin, primary, candidate, filepath.Join(h.dir, "grpc-"+name+"-records.jsonl"))
 	pid, err = h.runShadowproxy("grpc-"+name, conf, grpcListen)
 	return grpcListen, admin, pid, err
-}
-
-// startGRPCFloor runs the gRPC floor (bench/floor -grpc): a bare grpc-go pass-through proxy to
-// primary that, with a candidate, copies each call to a bounded queue served by workers.
-func (h *harness) startGRPCFloor(primary, candidate string) (listen string, pid int, err error) {
-	if listen, err = freeAddr(); err != nil {
-		return
-	}
-	args := []string{"-grpc", "-addr", listen, "-primary", primary}
-	if candidate != "" {
-		args = append(args, "-candidate", candidate, "-workers", "64", "-queue", "1024")
-	}
-	cmd, err := h.start(h.cpus.proxy, h.bin.floor, args...)
-	if err != nil {
-		return
-	}
-	if err = waitListening(listen); err != nil {
-		return
-	}
-	return listen, cmd.Process.Pid, nil
 }
 
 // loadGRPC runs ghz once: -connections concurrent calls over -threads connections.

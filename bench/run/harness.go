@@ -220,13 +220,17 @@ func (h *harness) runShadowproxy(name, conf, addr string) (int, error) {
 	return cmd.Process.Pid, nil
 }
 
-// startFloor runs the floor (bench/floor): a bare fasthttp proxy to primary that, with a candidate,
-// copies each request to a bounded queue served by workers. It is what shadowproxy costs over.
-func (h *harness) startFloor(primary, candidate string) (listen string, pid int, err error) {
+// startFloor runs the floor (bench/floor): a bare fasthttp proxy to primary (with grpc, a bare
+// grpc-go pass-through) that, with a candidate, copies each request to a bounded queue served by
+// workers. It is what shadowproxy costs over.
+func (h *harness) startFloor(primary, candidate string, grpc bool) (listen string, pid int, err error) {
 	if listen, err = freeAddr(); err != nil {
 		return
 	}
 	args := []string{"-addr", listen, "-primary", primary}
+	if grpc {
+		args = append([]string{"-grpc"}, args...)
+	}
 	if candidate != "" {
 		args = append(args, "-candidate", candidate, "-workers", "64", "-queue", "1024")
 	}
