@@ -207,10 +207,15 @@ func dropTrailers(h *fasthttp.RequestHeader) {
 
 // ambiguousPath reports a request path that a primary may read differently from the proxy: one
 // with a dot-segment ("/../", "/./", also percent-encoded as %2e), an encoded slash or backslash
-// (%2f, %5c) or a backslash. Routing matches the path as it is forwarded, byte for byte, so such a
+// (%2f, %5c), a backslash, or a leading "//" followed later by "://". Routing matches the path as it is forwarded, byte for byte, so such a
 // path could match one route's prefix and reach another path of the primary; it is refused.
 func ambiguousPath(p []byte) bool {
 	if bytes.IndexByte(p, '\\') >= 0 {
+		return true
+	}
+	// A target that starts with "//" and has a "://" later reads as an authority to some parsers
+	// (fasthttp's among them: "//a://x/y" is host "a:", path "/x/y"), not as the path routed.
+	if bytes.HasPrefix(p, []byte("//")) && bytes.Contains(p, []byte("://")) {
 		return true
 	}
 	dots := bytes.IndexByte(p, '.') >= 0 // a dot, or %2e: only then can a segment be a dot-segment

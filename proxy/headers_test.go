@@ -32,6 +32,8 @@ func TestAmbiguousPath(t *testing.T) {
 		{"/v1/models/iris%2Fadmin", true},
 		{"/v1/models/iris%5cadmin", true},
 		{"/v1/models/iris\\..\\admin", true},
+		{"//evil://v1/models/iris", true}, // read as an authority ("evil:") by fasthttp's parser
+		{"//v1/models/iris", false},
 	}
 	for _, tt := range tests {
 		if got := ambiguousPath([]byte(tt.path)); got != tt.want {
