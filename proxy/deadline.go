@@ -20,6 +20,9 @@ import (
 // that has not passed, arms it and carries on. A connection therefore times out exactly when the
 // deadline last set says (a slow client is cut off as before), and a busy one updates its timer about
 // once per timeout instead of three times a request.
+//
+// Upstream connections (the dialer in upstream.go) are wrapped the same way: fasthttp's client sets a
+// write and a read deadline on them for every request, each later than the one armed by the last.
 
 // deadlineListener wraps the TCP connections it accepts in a deadlineConn.
 type deadlineListener struct{ net.Listener }

@@ -288,3 +288,25 @@ func selfSignedTLS(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(cert.Leaf)
 	return cert, pool
 }
+
+// TestUpstreamDeadlineExtendedOnReuse: upstream connections extend their deadlines lazily
+// (deadline.go), so a request on a reused connection runs into the deadline an earlier request
+// armed; it must carry on to its own timeout, and a request slower than its timeout still gets 504.
+func TestUpstreamDeadlineExtendedOnReuse(t *testing.T) {
+	url := proxytest.Serve(t, func(ctx *fasthttp.RequestCtx) {
+		d, _ := time.ParseDuration(string(ctx.PostBody()))
+		time.Sleep(d)
+		ctx.SetBodyString(fmt.Sprint(ctx.ConnID()))
+	})
+	h := newHarness(t, Options{Routes: []Route{{Name: "r", Primary: Upstream{URL: url, Timeout: time.Second, IdleTimeout: time.Minute}}}})
+	first := h.do(t, "POST", "/p", nil, "0s")
+	conn := string(first.Body())
+	time.Sleep(700 * time.Millisecond)
+	// Armed by the first request: about 300ms from now; this one's own: a second from now.
+	if resp := h.do(t, "POST", "/p", nil, "600ms"); resp.StatusCode() != 200 || string(resp.Body()) != conn {
+		t.Errorf("a request past the deadline an earlier one armed: %d %q, want 200 on connection %s", resp.StatusCode(), resp.Body(), conn)
+	}
+	if resp := h.do(t, "POST", "/p", nil, "1500ms"); resp.StatusCode() != fasthttp.StatusGatewayTimeout {
+		t.Errorf("a request slower than its timeout: %d, want 504", resp.StatusCode())
+	}
+}
