@@ -126,6 +126,7 @@ func (d *detection) unitsOf(format string) int {
 // fast runs the fast path; ok means the answers agree, with `units` predictions, in format.
 func (w *walker) fast(pj, cj []byte, format string) (_ string, units int, ok bool) {
 	p, c := scan{b: pj}, scan{b: cj}
+	w.same = bytes.Equal(pj, cj)
 	if format == FormatAuto && p.peek() != '{' {
 		format = FormatJSON // detect reads a non-object as json (the candidate must match it)
 	}
@@ -399,6 +400,15 @@ func (w *walker) fdecided(p, c *scan, depth int, ignored bool, r *compiledRule) 
 
 func (w *walker) fstruct(p, c *scan, depth int) bool {
 	pc, cc := p.peek(), c.peek()
+	if (pc == '{' || pc == '[') && w.bareSame(p, c) {
+		// Byte-identical answers: a container whose values no rule, ignored path or prediction
+		// count can reach is equal to itself once it is valid, so only one side is read.
+		if !p.skip(depth) {
+			return false
+		}
+		c.i = p.i
+		return true
+	}
 	switch pc {
 	case '{':
 		if cc != '{' {
@@ -464,6 +474,14 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 	}
 }
 
+// bareSame reports whether the container at p and c (the same bytes of byte-identical texts) can be
+// read on one side only: no rule or ignored path is longer than the current path (none can name a
+// value inside it), and no array in it counts predictions (the prediction arrays are above it).
+func (w *walker) bareSame(p, c *scan) bool {
+	n := len(w.stack)
+	return w.same && p.i == c.i && n+1 < 63 && (w.c.ruleDepths|w.c.ignoreDepths)>>(n+1) == 0 && w.unitDepth < n
+}
+
 // farray compares two arrays, p and c at their '['.
 func (w *walker) farray(p, c *scan, depth int) bool {
 	n := 0
@@ -473,24 +491,31 @@ func (w *walker) farray(p, c *scan, depth int) bool {
 		}
 		return ok
 	}
-	// Elements no rule or ignored path can name (no path has their length) that are numbers
-	// compare without the path bookkeeping.
+	// Elements no rule or ignored path can name (no path has their length) that are numbers or
+	// strings (class names, tokens) compare without the path bookkeeping, as fstruct would.
 	bare := depth+1 <= fastMaxDepth && (w.c.ruleDepths|w.c.ignoreDepths)&depthBit(len(w.stack)+1) == 0
 	for {
 		var ok bool
-		if pc := p.peek(); bare && (pc == '-' || isDigit(pc)) {
+		pc := p.peek()
+		switch {
+		case bare && (pc == '-' || isDigit(pc)):
 			ok = w.numberPair(p, c)
-			// Compact JSON: step over a comma right after both numbers.
-			if ok && p.i < len(p.b) && c.i < len(c.b) && p.b[p.i] == ',' && c.b[c.i] == ',' {
-				p.i++
-				c.i++
-				n++
-				continue
-			}
-		} else {
+		case bare && pc == '"':
+			start := p.i
+			_, _, ok = p.str()
+			c.ws()
+			ok = ok && c.same(p.b[start:p.i])
+		default:
 			saved := w.enter(n)
 			ok = w.fvalue(p, c, depth+1)
 			w.leave(saved)
+		}
+		// Compact JSON: step over a comma right after both elements.
+		if ok && p.i < len(p.b) && c.i < len(c.b) && p.b[p.i] == ',' && c.b[c.i] == ',' {
+			p.i++
+			c.i++
+			n++
+			continue
 		}
 		n++
 		if !ok {

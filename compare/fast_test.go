@@ -355,3 +355,40 @@ func TestSiblingKeysBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestIdenticalAnswers checks the fast path's one-sided read of byte-identical answers against the
+// full path where it must not cut corners: a rule or ignored path inside a container still counts
+// (RulesApplied), prediction arrays are still counted, and invalid JSON deep inside is still
+// unparseable.
+func TestIdenticalAnswers(t *testing.T) {
+	answer := `{"predictions":[{"label":"a","scores":[0.1,0.9],"meta":{"k":[1,2,{"x":"y"}]}},{"label":"b","scores":[0.8,0.2],"meta":{"k":[3]}}],"model_version":"1"}`
+	for _, tc := range []struct {
+		name string
+		opts Options
+		body string
+		want Outcome
+	}{
+		{"no rules", Options{}, answer, Agree},
+		{"json, no rules", Options{Format: FormatJSON}, answer, Agree},
+		{"deep rule", Options{Rules: []Rule{{Path: "predictions[*].meta.k", Mode: "set"}}}, answer, Agree},
+		{"deep ignore", Options{Ignore: []string{"predictions[*].meta"}}, answer, Agree},
+		{"label rule", Options{Format: FormatTFServing, Rules: []Rule{{Path: "predictions[*].label", Mode: "label"}}}, answer, Agree},
+		{"invalid inside", Options{}, `{"predictions":[{"label":"a","meta":{"k":[1,,2]}}]}`, Unparseable},
+		{"nan inside (the full path reads NaN)", Options{Format: FormatJSON}, `{"a":[{"b":[NaN]}]}`, Agree},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fastC, slowC, ok := fastAndFull(tc.opts)
+			if !ok {
+				t.Fatalf("New(%+v) failed", tc.opts)
+			}
+			b := []byte(tc.body)
+			// Two copies, so that identical means equal bytes, not the same slice.
+			if !checkFastOn(t, fastC, slowC, b, append([]byte(nil), b...)) {
+				return
+			}
+			if got := fastC.Compare(Response{Status: 200, Body: b}, Response{Status: 200, Body: b}); got.Outcome != tc.want {
+				t.Errorf("outcome %v (%s), want %v", got.Outcome, got.Reason, tc.want)
+			}
+		})
+	}
+}

@@ -114,6 +114,7 @@ type walker struct {
 	kp, kc       []byte
 	sib          []siblingKeys // fast path: per depth, the keys of the objects of an array
 	okeys        []string      // fast path: keys read so far of the objects being compared (firstKey)
+	same         bool          // fast path: the two texts are byte-identical (bareSame)
 
 	res       Result
 	tol       Tolerance
