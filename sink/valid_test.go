@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 var validCases = []string{
@@ -35,4 +36,18 @@ func FuzzValidJSON(f *testing.F) {
 			t.Fatalf("validJSON(%q) = %v, json.Valid = %v", b, got, want)
 		}
 	})
+}
+
+// BenchmarkValidJSON validates bench/modelserver's ~1 KB answer, as appendRaw does each body it
+// is not sure of (utf8.Valid included).
+func BenchmarkValidJSON(b *testing.B) {
+	one := `{"label":"versicolor","scores":[0.0123,0.9712,0.0165],"classes":["setosa","versicolor","virginica"]}`
+	body := []byte(`{"predictions":[` + strings.TrimSuffix(strings.Repeat(one+",", 10), ",") + `],"model_version":"1"}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if !utf8.Valid(body) || !validJSON(body) {
+			b.Fatal("invalid")
+		}
+	}
 }
