@@ -172,7 +172,7 @@ func appendRaw(dst []byte, b []byte, asBase64 bool) []byte {
 	switch {
 	case len(b) == 0:
 		return append(dst, "null"...)
-	case utf8.Valid(b) && validJSON(b):
+	case validJSON(b): // its strings are valid UTF-8 too
 		return appendCompact(dst, b)
 	case asBase64 || !utf8.Valid(b):
 		// Valid JSON with invalid UTF-8 inside its strings lands here too: base64 keeps every byte.
