@@ -7,13 +7,15 @@ import (
 
 	"github.com/shadowproxy/shadowproxy/compare"
 	"github.com/shadowproxy/shadowproxy/proxy"
+	"github.com/shadowproxy/shadowproxy/proxy/proxytest"
 	"github.com/shadowproxy/shadowproxy/sink"
 )
 
 // BenchmarkRecord is the whole path of one disagreement record for the bench's shape, outside the
 // network: buildRecord as a worker runs it (the job as process leaves it: shadow header set,
 // credentials stripped) and Encode as the file sink's goroutine runs it. The primary's answer is
-// bench/modelserver's ~1 KB one; the candidate's differs in two labels (two diffs).
+// bench/modelserver's ~1 KB one; the candidate's differs in two labels (two diffs). proc-cpu-ns/op
+// is the process's CPU per record, the garbage collector's included.
 func BenchmarkRecord(b *testing.B) {
 	primary := benchAnswer("versicolor")
 	cand := []byte(strings.Replace(string(primary), `"label":"versicolor"`, `"label":"virginica"`, 2))
@@ -42,6 +44,7 @@ func BenchmarkRecord(b *testing.B) {
 	}
 	buf := make([]byte, 0, 8<<10)
 	b.ReportAllocs()
+	defer proxytest.ProcessCPUPerOp(b)() // the garbage collector's work included
 	for b.Loop() {
 		rec := c.buildRecord(j, candResp, nil, res, 2*time.Millisecond, sink.KindDisagreement, 1, "")
 		buf = sink.Encode(buf[:0], rec)
