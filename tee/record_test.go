@@ -67,7 +67,7 @@ func TestBuildRecordCopiesOutOfTheJob(t *testing.T) {
 	other.SetRequestURI("/other/path?z=9")
 	other.Header.Set("X-Secret", "zz")
 	other.Header.Set("X-Dup", "c")
-	releaseJob(j)
+	j.req.Reset()
 	j.fill(offered(other, otherResp, time.Millisecond))
 	_ = append(rec.Diff[0].Primary, '9')
 	check("after the job was refilled")
