@@ -3,7 +3,9 @@ package sink
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"hash/maphash"
 	"math"
 	"strconv"
 	"time"
@@ -15,7 +17,8 @@ import (
 // diff values that are not valid JSON are written as JSON strings (base64 for request bodies and for
 // bytes that are not valid UTF-8). Header maps are written with sorted keys. A NaN or infinite
 // weight or latency is written as null. Encode does not allocate when dst has room and r has at most
-// 32 headers.
+// 32 headers. A body that RequestBody or ResponseBody returned, unchanged, is written as it is
+// without being validated again (see seal); any other body is validated.
 func Encode(dst []byte, r *Record) []byte {
 	dst = append(dst, `{"schema":`...)
 	schema := r.Schema
@@ -46,7 +49,7 @@ func Encode(dst []byte, r *Record) []byte {
 	dst = append(dst, `,"headers":`...)
 	dst = appendHeaders(dst, q.Headers)
 	dst = append(dst, `,"body":`...)
-	dst = appendRaw(dst, q.Body, true)
+	dst = appendBody(dst, q.Body, true)
 	dst = append(dst, `,"truncated":`...)
 	dst = strconv.AppendBool(dst, q.Truncated)
 	dst = append(dst, '}')
@@ -94,7 +97,7 @@ func appendResponse(dst []byte, p *Response) []byte {
 	dst = append(dst, `,"latency_ms":`...)
 	dst = appendFloat(dst, p.LatencyMS)
 	dst = append(dst, `,"body":`...)
-	dst = appendRaw(dst, p.Body, false)
+	dst = appendBody(dst, p.Body, false)
 	if p.Truncated {
 		dst = append(dst, `,"truncated":true`...)
 	}
@@ -154,13 +157,22 @@ func appendFloat(dst []byte, f float64) []byte {
 	return strconv.AppendFloat(dst, f, format, -1, 64)
 }
 
+// appendBody writes a record's body as appendRaw does, skipping the validation for a body that body
+// sealed.
+func appendBody(dst []byte, b []byte, asBase64 bool) []byte {
+	if sealed(b) {
+		return append(dst, b...)
+	}
+	return appendRaw(dst, b, asBase64)
+}
+
 // appendRaw writes b as JSON: null when empty, compacted when valid JSON, otherwise as a string
 // (base64 when asBase64 is set or b is not valid UTF-8).
 func appendRaw(dst []byte, b []byte, asBase64 bool) []byte {
 	switch {
 	case len(b) == 0:
 		return append(dst, "null"...)
-	case utf8.Valid(b) && validJSON(b):
+	case validJSON(b): // its strings are valid UTF-8 too
 		return appendCompact(dst, b)
 	case asBase64 || !utf8.Valid(b):
 		// Valid JSON with invalid UTF-8 inside its strings lands here too: base64 keeps every byte.
@@ -268,14 +280,15 @@ func appendStringBytes(dst []byte, b []byte) []byte {
 
 // RequestBody returns a request body as it goes into Record.Request.Body: valid JSON compacted,
 // anything else as a base64 JSON string, nil (written as null) when b is empty. The result is a
-// fresh copy, so b may come from a pool.
+// fresh copy, so b may come from a pool. It is sealed (see sealLen): Encode writes it without
+// validating it again as long as it is not changed.
 func RequestBody(b []byte) json.RawMessage {
 	return body(b, true)
 }
 
 // ResponseBody returns a response body as it goes into Response.Body: valid JSON compacted, valid
 // UTF-8 text as a JSON string, other bytes as a base64 JSON string, nil when b is empty. The result
-// is a fresh copy, so b may come from a pool.
+// is a fresh copy, so b may come from a pool, and sealed as RequestBody's is.
 func ResponseBody(b []byte) json.RawMessage {
 	return body(b, false)
 }
@@ -284,8 +297,37 @@ func body(b []byte, asBase64 bool) json.RawMessage {
 	if len(b) == 0 {
 		return nil
 	}
-	out := appendRaw(make([]byte, 0, len(b)+2), b, asBase64)
-	return json.RawMessage(out)
+	out := appendRaw(make([]byte, 0, len(b)+2+sealLen), b, asBase64)
+	return seal(out)
+}
+
+// A body that RequestBody or ResponseBody returns is what appendRaw writes for it (valid, compact
+// JSON whose strings are valid UTF-8: appendRaw is idempotent), so Encode may copy it as it is. Body
+// is a json.RawMessage that anyone may set or change, so Encode must know that these bytes are the
+// helper's, unchanged: body seals them with a keyed hash (hash/maphash, a seed chosen when the
+// process starts) of their content, stored in the slice's spare capacity after its length, where
+// only slicing up to cap reaches. Encode checks the seal (about 0.1 ns a byte, against over 1 ns
+// for validating) and validates any body whose seal is missing or does not match: one set by hand,
+// a copy, a slice of another, one changed in place or appended to (an append overwrites the seal).
+// A seal matches by chance with probability 2^-64.
+const sealLen = 8
+
+var sealSeed = maphash.MakeSeed()
+
+// seal stores the seal of b after it, in its capacity, and returns b.
+func seal(b []byte) []byte {
+	n := len(b)
+	b = binary.LittleEndian.AppendUint64(b, maphash.Bytes(sealSeed, b))
+	return b[:n]
+}
+
+// sealed reports whether b carries the seal of its content.
+func sealed(b []byte) bool {
+	n := len(b)
+	if n == 0 || cap(b)-n < sealLen {
+		return false
+	}
+	return binary.LittleEndian.Uint64(b[n:n+sealLen]) == maphash.Bytes(sealSeed, b)
 }
 
 // Cap returns b cut to at most max bytes and whether it was cut. A max of zero or less means no

@@ -263,6 +263,13 @@ func FuzzEncode(f *testing.F) {
 				t.Fatalf("request body %q came back as %q", reqBody, back)
 			}
 		}
+		// Bodies the helpers sealed are written as the same bodies unsealed (copies) would be.
+		unsealed := *r
+		unsealed.Request.Body = bytes.Clone(r.Request.Body)
+		unsealed.PrimaryResponse.Body = bytes.Clone(r.PrimaryResponse.Body)
+		if want := Encode(nil, &unsealed); !bytes.Equal(raw, want) {
+			t.Fatalf("sealed bodies encode differently:\n got %s\nwant %s", raw, want)
+		}
 		// Re-encoding the decoded record gives the same record.
 		if again := decode(t, Encode(nil, &got)); !reflect.DeepEqual(again, got) {
 			t.Fatalf("re-encoding differs:\n%+v\n%+v", got, again)
@@ -272,8 +279,8 @@ func FuzzEncode(f *testing.F) {
 
 func isUTF8(b []byte) bool { return strings.ToValidUTF8(string(b), "") == string(b) }
 
-// BenchmarkEncodeLargeBodies encodes a record with three 64 KiB JSON bodies (max_body's default):
-// Encode validates and compacts each body again, as a safety net for bodies set without the helpers.
+// BenchmarkEncodeLargeBodies encodes a record with three 64 KiB JSON bodies (max_body's default)
+// made by the helpers: Encode checks their seals and copies them.
 func BenchmarkEncodeLargeBodies(b *testing.B) {
 	var body []byte
 	body = append(body, `{"predictions":[`...)
@@ -317,5 +324,57 @@ func TestEncodeGRPCStatus(t *testing.T) {
 	}
 	if viaJSON, err := json.Marshal(r); err != nil || string(viaJSON) != got {
 		t.Errorf("json.Marshal = %s, %v; want Encode's bytes", viaJSON, err)
+	}
+}
+
+// TestEncodeSealedBodies: a body RequestBody or ResponseBody returned is written without being
+// validated again only while it is unchanged; a body changed in any way after the helper returned it
+// is validated, so Encode still writes one line of valid JSON.
+func TestEncodeSealedBodies(t *testing.T) {
+	helper := func() json.RawMessage { return ResponseBody([]byte(`{"a": [1, "x"]}`)) }
+	tests := []struct {
+		name   string
+		body   func() json.RawMessage
+		sealed bool
+		want   string // the body as written
+	}{
+		{"as returned", helper, true, `{"a":[1,"x"]}`},
+		{"text as returned", func() json.RawMessage { return ResponseBody([]byte("a\nb")) }, true, `"a\nb"`},
+		{"a copy", func() json.RawMessage { return bytes.Clone(helper()) }, false, `{"a":[1,"x"]}`},
+		{"changed in place", func() json.RawMessage {
+			b := helper()
+			b[0] = 'x'
+			return b
+		}, false, `"x\"a\":[1,\"x\"]}"`},
+		{"a newline put in place", func() json.RawMessage {
+			b := helper()
+			b[len(b)-2] = '\n'
+			return b
+		}, false, `"{\"a\":[1,\"x\"\n}"`},
+		{"cut short", func() json.RawMessage {
+			b := helper()
+			return b[:len(b)-1]
+		}, false, `"{\"a\":[1,\"x\"]"`},
+		{"appended to", func() json.RawMessage { return append(helper(), ' ', 'x') }, false, `"{\"a\":[1,\"x\"]} x"`},
+		{"another body with the seal copied after it", func() json.RawMessage {
+			b := helper()
+			forged := append([]byte(`{"a":[1,"x"]`+"\n"), b[len(b):len(b)+sealLen]...)
+			return forged[:len(b)]
+		}, false, `"{\"a\":[1,\"x\"]\n"`},
+		{"set by hand, invalid", func() json.RawMessage { return json.RawMessage("{\"a\":\n") }, false, `"{\"a\":\n"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := testRecord("x")
+			r.PrimaryResponse.Body = tt.body()
+			if got := sealed(r.PrimaryResponse.Body); got != tt.sealed {
+				t.Errorf("sealed = %v, want %v", got, tt.sealed)
+			}
+			raw := Encode(nil, r)
+			decode(t, raw)
+			if want := `"primary_response":{"status":200,"latency_ms":3.1,"body":` + tt.want + `}`; !strings.Contains(string(raw), want) {
+				t.Errorf("Encode:\n got %s\nwant it to hold %s", raw, want)
+			}
+		})
 	}
 }

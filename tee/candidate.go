@@ -364,7 +364,7 @@ func (c *candidate) process(j *job, resp *fasthttp.Response) {
 		c.stats.addDelta((lat - j.latency).Seconds())
 	}
 	if c.truth != nil && res.Outcome != compare.PrimaryError && res.Outcome != compare.CandidateError {
-		c.truth.observe(c.route, c.name, string(j.id), primary, cand)
+		c.truth.observe(c.route, c.name, j.id, primary, cand)
 	}
 	c.maybeRecord(j, resp, nil, res, lat, injected)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/valyala/fastjson"
 )
@@ -106,8 +107,27 @@ func parseFieldPath(s string) (fieldPath, error) {
 	return p, nil
 }
 
-func (r *redactor) header(name string) bool {
-	return len(r.headers) > 0 && r.headers[strings.ToLower(name)]
+// header reports whether records redact the header name (any case).
+func (r *redactor) header(name []byte) bool {
+	if len(r.headers) == 0 {
+		return false
+	}
+	// Lower-cased in a buffer on the stack: the lookup allocates nothing (strings.ToLower would).
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return r.headers[strings.ToLower(string(name))]
+	}
+	lower := buf[:len(name)]
+	for i, c := range name {
+		switch {
+		case c >= utf8.RuneSelf:
+			return r.headers[strings.ToLower(string(name))] // as newRedactor lower-cased the names
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		lower[i] = c
+	}
+	return r.headers[string(lower)]
 }
 
 // value returns the replacement of a secret value.

@@ -21,15 +21,15 @@ func TestRedactHeadersDefault(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, h := range CredentialHeaders {
-				if !r.header(h) {
+				if !r.header([]byte(h)) {
 					t.Errorf("%s is not redacted", h)
 				}
 			}
-			if got := r.header("Set-Cookie"); got != tt.setCookie {
+			if got := r.header([]byte("Set-Cookie")); got != tt.setCookie {
 				t.Errorf("Set-Cookie redacted: %v, want %v", got, tt.setCookie)
 			}
 			for _, h := range tt.headers {
-				if !r.header(h) {
+				if !r.header([]byte(h)) {
 					t.Errorf("listed %s is not redacted", h)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/valyala/fasthttp"
 
 	"github.com/shadowproxy/shadowproxy/compare"
@@ -139,5 +140,17 @@ func BenchmarkStrip(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkTruthObserve is the ground-truth bookkeeping of one exchange as process runs it on a
+// route without ground truth configured (the Truth exists whenever cmd runs the proxy).
+func BenchmarkTruthObserve(b *testing.B) {
+	tr := NewTruth(prometheus.NewRegistry())
+	id := []byte("0123456789abcdef-0123")
+	p, c := answerLabel(1), answerLabel(2)
+	b.ReportAllocs()
+	for b.Loop() {
+		tr.observe("bench", "cand", id, p, c)
 	}
 }

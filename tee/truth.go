@@ -149,8 +149,8 @@ func judgedLabel(differ bool) string {
 
 // observe keeps one comparison of request id for its label. The judged values are read here, on the
 // candidate's worker.
-func (t *Truth) observe(route, cand, id string, primary, candidate compare.Response) {
-	if t == nil || id == "" {
+func (t *Truth) observe(route, cand string, id []byte, primary, candidate compare.Response) {
+	if t == nil || len(id) == 0 {
 		return
 	}
 	t.mu.Lock()
@@ -173,8 +173,9 @@ func (t *Truth) observe(route, cand, id string, primary, candidate compare.Respo
 	defer t.mu.Unlock()
 	now := t.now()
 	r.expire(now)
-	p := r.pending[id]
+	p := r.pending[string(id)]
 	if p == nil {
+		id := string(id) // a copy: id is the pooled job's
 		p = &pendingTruth{id: id, at: now}
 		r.pending[id] = p
 		r.fifo = append(r.fifo, p)

@@ -26,8 +26,8 @@ func TestTruthJoinWindow(t *testing.T) {
 	tr.now = func() time.Time { return now }
 	tr.Configure(map[string]TruthRouteOptions{"iris": {Picker: picker, Window: time.Minute, MaxPending: 3}})
 
-	tr.observe("iris", "v2", "a", answerLabel(1), answerLabel(1)) // both right
-	tr.observe("iris", "v2", "b", answerLabel(1), answerLabel(2)) // the candidate wins
+	tr.observe("iris", "v2", []byte("a"), answerLabel(1), answerLabel(1)) // both right
+	tr.observe("iris", "v2", []byte("b"), answerLabel(1), answerLabel(2)) // the candidate wins
 	if got := tr.Label("b", "", []byte("2")); got != LabelJoined {
 		t.Fatalf("label b: %s", got)
 	}
@@ -41,8 +41,8 @@ func TestTruthJoinWindow(t *testing.T) {
 		t.Errorf("label on an unknown route: %s", got)
 	}
 	// max_pending 3: the fourth request pushes a out; a's label is late, not unknown.
-	tr.observe("iris", "v2", "c", answerLabel(0), answerLabel(0))
-	tr.observe("iris", "v2", "d", answerLabel(0), answerLabel(0))
+	tr.observe("iris", "v2", []byte("c"), answerLabel(0), answerLabel(0))
+	tr.observe("iris", "v2", []byte("d"), answerLabel(0), answerLabel(0))
 	if n := tr.Pending("iris"); n != 3 {
 		t.Errorf("pending %d, want the bound 3", n)
 	}
@@ -55,9 +55,9 @@ func TestTruthJoinWindow(t *testing.T) {
 		t.Errorf("label after the window: %s", got)
 	}
 	// A label before a slower candidate's comparison applies to it when it comes.
-	tr.observe("iris", "v2", "e", answerLabel(1), answerLabel(1))
+	tr.observe("iris", "v2", []byte("e"), answerLabel(1), answerLabel(1))
 	tr.Label("e", "", []byte("1"))
-	tr.observe("iris", "v3", "e", answerLabel(1), answerLabel(0))
+	tr.observe("iris", "v3", []byte("e"), answerLabel(1), answerLabel(0))
 
 	a := tr.estimate("iris", "v2")
 	if a.Compared != 5 || a.Labeled != 2 || a.Disagreements != 1 || a.LabeledDisagreements != 1 {
