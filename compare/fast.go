@@ -456,10 +456,7 @@ func (w *walker) fstruct(p, c *scan, depth int) bool {
 		w.armSiblings(depth+1, false)
 		return ok
 	case '"':
-		// Equal raw texts are equal strings; different ones (escapes) are left to the full path.
-		start := p.i
-		_, _, ok := p.str()
-		return ok && c.same(p.b[start:p.i])
+		return stringPair(p, c)
 	case 't', 'f', 'n':
 		pl, ok1 := p.lit()
 		cl, ok2 := c.lit()
@@ -501,10 +498,7 @@ func (w *walker) farray(p, c *scan, depth int) bool {
 		case bare && (pc == '-' || isDigit(pc)):
 			ok = w.numberPair(p, c)
 		case bare && pc == '"':
-			start := p.i
-			_, _, ok = p.str()
-			c.ws()
-			ok = ok && c.same(p.b[start:p.i])
+			ok = stringPair(p, c)
 		default:
 			saved := w.enter(n)
 			ok = w.fvalue(p, c, depth+1)
@@ -528,6 +522,15 @@ func (w *walker) farray(p, c *scan, depth int) bool {
 			return ok
 		}
 	}
+}
+
+// stringPair compares the strings at p and c (p past white space): equal raw texts are equal
+// strings; different ones (escapes) are left to the full path.
+func stringPair(p, c *scan) bool {
+	start := p.i
+	_, _, ok := p.str()
+	c.ws()
+	return ok && c.same(p.b[start:p.i])
 }
 
 // numberPair compares the numbers at p and c (both past white space) within the current tolerance.
