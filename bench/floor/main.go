@@ -63,11 +63,14 @@ func main() {
 			wg.Go(func() {
 				resp := fasthttp.AcquireResponse()
 				defer fasthttp.ReleaseResponse(resp)
+				n := int64(0) // counted here, not in the handler: no shared counter on its path
+				defer func() { mirrored.Add(n) }()
 				for req := range shadows {
 					_ = cand.Do(req, resp)
 					spin(spins)
 					fasthttp.ReleaseRequest(req)
 					resp.Reset()
+					n++
 				}
 			})
 		}
@@ -85,7 +88,6 @@ func main() {
 			ctx.Request.CopyTo(req)
 			select {
 			case shadows <- req:
-				mirrored.Add(1)
 			default: // The queue is full: the shadow is dropped.
 				fasthttp.ReleaseRequest(req)
 				dropped.Add(1)
@@ -108,7 +110,8 @@ func main() {
 	}
 }
 
-// mirrored and dropped count the shadows queued and those dropped because the queue was full.
+// mirrored and dropped count the shadows sent to the candidate and those dropped because the queue
+// was full.
 var mirrored, dropped atomic.Int64
 
 // spinSink keeps the busy loop's result alive, so the compiler cannot drop the loop.
