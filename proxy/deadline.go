@@ -29,10 +29,18 @@ type deadlineListener struct{ net.Listener }
 
 func (l deadlineListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		return &deadlineConn{Conn: tc}, nil
+	if err != nil {
+		return c, err
 	}
-	return c, err
+	return lazyDeadlines(c), nil
+}
+
+// lazyDeadlines wraps a TCP connection in a deadlineConn; any other connection is returned as it is.
+func lazyDeadlines(c net.Conn) net.Conn {
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &deadlineConn{Conn: tc}
+	}
+	return c
 }
 
 // deadlineConn is a connection whose deadlines are extended lazily (see above). It embeds net.Conn,

@@ -130,11 +130,9 @@ func (d *dialer) dial(addr string, timeout time.Duration) (net.Conn, error) {
 	// Under LIFO, an idle connection the server closed means the older idle ones are closed too
 	// (a restart, or their idle timeout): drop them all rather than find each the same way.
 	c := newCheckedConn(raw, d.client.CloseIdleConnections)
-	if tc, ok := raw.(*net.TCPConn); ok {
-		// The client sets a read and a write deadline per request, each later than the one armed:
-		// extend them lazily, as on client connections (deadline.go). The check peeks at tc itself.
-		c.Conn = &deadlineConn{Conn: tc}
-	}
+	// The client sets a read and a write deadline per request, each later than the one armed: extend
+	// them lazily, as on client connections (deadline.go). The check still peeks at raw's socket.
+	c.Conn = lazyDeadlines(raw)
 	if d.tls == nil {
 		c.armed = true
 		return c, nil
